@@ -1,0 +1,152 @@
+"""Directory and catalog sync (bulk upsert), and read access to requests and todo items."""
+import django_filters
+from django.db import connection
+from django.utils.translation import gettext as _
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from kombu import Connection
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.parsers import JSONParser
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+
+from .. import sync
+from ..models import Request, TodoItem
+from .inbox import read_batch
+from .permissions import ModelPermissions
+from .serializers import (
+    DepartmentOut, GroupOut, IdentityOut, PersonOut, PostOut, RequestOut, RoleOut, SubcompanyOut,
+    TodoItemOut, WorkflowOut, WorkflowTypeOut,
+)
+
+
+class UpsertPermissions(ModelPermissions):
+    """An upsert both adds and changes, so it needs both permissions."""
+
+    perms_map = {
+        **ModelPermissions.perms_map,
+        "POST": ["%(app_label)s.add_%(model_name)s", "%(app_label)s.change_%(model_name)s"],
+    }
+
+
+class SyncViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """GET lists; POST upserts one item or a list of up to 1000, keyed by the OA's id."""
+
+    permission_classes = [UpsertPermissions]
+    parser_classes = [JSONParser]
+    kind = None
+
+    def get_queryset(self):
+        return self.queryset
+
+    @extend_schema(responses={200: OpenApiResponse(description="Per-item outcomes: created, updated or invalid.")})
+    def create(self, request, *args, **kwargs):
+        items, single, error = read_batch(request.data)
+        if error:
+            return error
+        results = sync.upsert(sync.KINDS[self.kind], items)
+        if single and results[0]["outcome"] == sync.INVALID:
+            return Response(results[0]["errors"], status=status.HTTP_400_BAD_REQUEST)
+        counts = {name: sum(r["outcome"] == name for r in results)
+                  for name in (sync.CREATED, sync.UPDATED, sync.INVALID)}
+        code = status.HTTP_400_BAD_REQUEST if counts[sync.INVALID] == len(results) else status.HTTP_200_OK
+        return Response({**counts, "results": results}, status=code)
+
+
+def _sync_viewset(kind, serializer, filters, search, select=(), prefetch=(), lookup="external_id"):
+    model = sync.KINDS[kind].model
+    attrs = {
+        "kind": kind,
+        "queryset": model.objects.select_related(*select).prefetch_related(*prefetch),
+        "serializer_class": serializer,
+        "filterset_fields": filters,
+        "search_fields": search,
+        "lookup_field": lookup,
+        "__doc__": f"Sync of {model._meta.verbose_name_plural}: GET lists, POST upserts.",
+    }
+    name = "".join(part.title() for part in kind.split("-")) + "SyncViewSet"
+    return extend_schema(tags=["directory" if lookup == "external_id" and kind not in
+                               ("workflow-types",) else "catalog"])(type(name, (SyncViewSet,), attrs))
+
+
+SYNC_VIEWSETS = {
+    "directory/subcompanies": _sync_viewset("subcompanies", SubcompanyOut, ["active"], ["name", "external_id"], ["parent"]),
+    "directory/departments": _sync_viewset("departments", DepartmentOut, ["active", "subcompany__external_id"],
+                                           ["name", "external_id"], ["subcompany", "parent"]),
+    "directory/posts": _sync_viewset("posts", PostOut, ["active"], ["name", "external_id"], ["department"]),
+    "directory/persons": _sync_viewset(
+        "persons", PersonOut, ["active", "login_id", "work_code", "department__external_id"],
+        ["name", "login_id", "work_code", "email", "mobile"], ["subcompany", "department", "post"]),
+    "directory/roles": _sync_viewset("roles", RoleOut, ["active"], ["name", "external_id"], prefetch=["members"]),
+    "directory/groups": _sync_viewset("groups", GroupOut, ["active"], ["name", "external_id"], prefetch=["members"]),
+    "directory/identities": _sync_viewset("identities", IdentityOut, ["active", "person__external_id"],
+                                          ["external_id", "person__name"], ["person", "subcompany", "department", "post"]),
+    "catalog/workflow-types": _sync_viewset("workflow-types", WorkflowTypeOut, [], ["name", "external_id"]),
+    "catalog/workflows": _sync_viewset("workflows", WorkflowOut, ["active", "workflow_type__external_id"],
+                                       ["name", "workflow_id"], ["workflow_type"], ["nodes"], lookup="workflow_id"),
+}
+
+
+class RequestFilter(django_filters.FilterSet):
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+
+    class Meta:
+        model = Request
+        fields = ["status", "creator", "workflow_ref"]
+
+
+@extend_schema(tags=["state"])
+class RequestViewSet(viewsets.ReadOnlyModelViewSet):
+    """Requests (workflow instances) as the console holds them."""
+
+    queryset = Request.objects.all()
+    serializer_class = RequestOut
+    filterset_class = RequestFilter
+    search_fields = ["title", "request_id"]
+    lookup_field = "request_id"
+
+
+class TodoItemFilter(django_filters.FilterSet):
+    request_id = django_filters.CharFilter(field_name="request__request_id")
+    workflow_id = django_filters.CharFilter(field_name="request__workflow_ref")
+
+    class Meta:
+        model = TodoItem
+        fields = ["receiver", "identity", "data_set", "business_status", "viewed", "task_id"]
+
+
+@extend_schema(tags=["state"])
+class TodoItemViewSet(viewsets.ReadOnlyModelViewSet):
+    """The current state of each (request, receiver, identity)."""
+
+    queryset = TodoItem.objects.select_related("request")
+    serializer_class = TodoItemOut
+    filterset_class = TodoItemFilter
+
+
+@extend_schema(tags=["health"], responses={200: OpenApiResponse(description="All parts answer."),
+                                          503: OpenApiResponse(description="A part does not answer.")})
+@api_view(["GET"])
+@permission_classes([AllowAny])
+def health(request):
+    """Whether the database and the broker answer. Says nothing else, so it may stay public."""
+    from django.conf import settings
+
+    checks = {}
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+        checks["database"] = "ok"
+    except Exception:  # any failure is the answer here, not an error of this view
+        checks["database"] = "unavailable"
+    try:
+        with Connection(settings.CELERY_BROKER_URL, connect_timeout=3,
+                        transport_options=getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})) as conn:
+            conn.ensure_connection(max_retries=1)
+        checks["broker"] = "ok"
+    except Exception:
+        checks["broker"] = "unavailable"
+    healthy = all(v == "ok" for v in checks.values())
+    return Response({"status": "ok" if healthy else _("degraded"), **checks},
+                    status=status.HTTP_200_OK if healthy else status.HTTP_503_SERVICE_UNAVAILABLE)

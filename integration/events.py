@@ -1,0 +1,179 @@
+"""Validation of inbound events, field by field. The same serializers serve the REST inbox,
+the task callbacks and replays, so an event is judged the same way whichever door it used."""
+import datetime as dt
+
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from rest_framework import serializers
+
+from .vocabulary import (
+    BUSINESS_STATUSES_BY_DATA_SET,
+    DEFAULT_BUSINESS_STATUS,
+    BusinessStatus,
+    DataSet,
+    Moment,
+    RequestStatus,
+)
+
+# Events older than this or far in the future are almost certainly a unit mistake
+# (seconds sent as milliseconds, or the reverse).
+_EARLIEST = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+_LATEST_AHEAD = dt.timedelta(days=366)
+_MAX_JSON_DEPTH = 32
+
+
+class EventTimeField(serializers.Field):
+    """A timestamp as ISO 8601 text (naive means the console's time zone) or as epoch
+    milliseconds (a number or a string of digits, as the OA and the low-code platform send)."""
+
+    default_error_messages = {
+        "invalid": _("Not a timestamp: use ISO 8601 (2024-05-01T09:30:00+08:00) or epoch milliseconds."),
+        "range": _("Timestamp out of range: it must lie between 2000-01-01 and one year from now."),
+    }
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool):
+            self.fail("invalid")
+        if isinstance(data, int | float) or (isinstance(data, str) and data.isdigit()):
+            try:
+                value = dt.datetime.fromtimestamp(int(data) / 1000, tz=dt.timezone.utc)
+            except (OverflowError, OSError, ValueError):
+                self.fail("range")
+        elif isinstance(data, str):
+            try:
+                value = dt.datetime.fromisoformat(data.strip())
+            except ValueError:
+                self.fail("invalid")
+            if timezone.is_naive(value):
+                value = timezone.make_aware(value)
+        else:
+            self.fail("invalid")
+        if value < _EARLIEST or value > timezone.now() + _LATEST_AHEAD:
+            self.fail("range")
+        return value
+
+    def to_representation(self, value):
+        return value.isoformat()
+
+
+def check_json(value, path="", depth=0):
+    """PostgreSQL's jsonb refuses NUL characters, and deep nesting is only ever an attack:
+    both are caught here so they become a 400 naming the field, not a 500."""
+    if depth > _MAX_JSON_DEPTH:
+        raise serializers.ValidationError(_("Nested too deeply."))
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise serializers.ValidationError(_("Null characters are not allowed."))
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            check_json(key, path, depth + 1)
+            check_json(item, path, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            check_json(item, path, depth + 1)
+    elif isinstance(value, float) and value != value:  # NaN
+        raise serializers.ValidationError(_("NaN is not allowed."))
+    return value
+
+
+class StrictCharField(serializers.CharField):
+    """A CharField that refuses numbers and booleans instead of quietly turning them into text:
+    an id sent as 12 where "12" was meant is usually fine, but True is never a login id."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, str | int):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+def _char(max_length, required=True, **kwargs):
+    if not required:
+        kwargs.setdefault("allow_blank", True)
+        kwargs.setdefault("default", "")
+    return StrictCharField(max_length=max_length, required=required, **kwargs)
+
+
+class TodoEventSerializer(serializers.Serializer):
+    event_id = _char(128)
+    data_set = serializers.ChoiceField(choices=DataSet.choices)
+    business_status = serializers.ChoiceField(choices=BusinessStatus.choices, required=False)
+    request_id = _char(64)
+    request_title = _char(500, required=False)
+    workflow_id = _char(64, required=False)
+    node_name = _char(200, required=False)
+    creator = _char(64, required=False)
+    receiver = _char(64)
+    identity = _char(64, required=False)
+    task_id = _char(64, required=False)
+    created_at = EventTimeField(required=False)
+    occurred_at = EventTimeField()
+    viewed = serializers.BooleanField(required=False, default=False)
+
+    # A todo must say what it is and who asked, or no target system can show it.
+    REQUIRED_FOR_TODO = ("request_title", "workflow_id", "creator", "node_name")
+
+    def validate(self, attrs):
+        data_set = attrs["data_set"]
+        status = attrs.get("business_status")
+        if status is None:
+            attrs["business_status"] = DEFAULT_BUSINESS_STATUS[data_set]
+        elif status not in BUSINESS_STATUSES_BY_DATA_SET[data_set]:
+            allowed = ", ".join(BUSINESS_STATUSES_BY_DATA_SET[data_set])
+            raise serializers.ValidationError({
+                "business_status": _("“%(status)s” is not a business status of the %(data_set)s "
+                                     "data set; use one of: %(allowed)s.")
+                % {"status": status, "data_set": data_set, "allowed": allowed}
+            })
+        if data_set == DataSet.TODO:
+            missing = {f: _("Required for the todo data set.")
+                       for f in self.REQUIRED_FOR_TODO if not attrs.get(f)}
+            if missing:
+                raise serializers.ValidationError(missing)
+        return attrs
+
+
+class SignOpinionSerializer(serializers.Serializer):
+    node_name = _char(200)
+    operator = _char(64)
+    opinion = _char(4000, required=False, trim_whitespace=False)
+    action = _char(32, required=False)
+    signed_at = EventTimeField()
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        value["signed_at"] = value["signed_at"].isoformat()
+        return value
+
+
+class WorkflowEventSerializer(serializers.Serializer):
+    event_id = _char(128)
+    moment = serializers.ChoiceField(choices=Moment.choices)
+    request_id = _char(64)
+    request_title = _char(500, required=False)
+    workflow_id = _char(64)
+    node_id = _char(64, required=False)
+    node_name = _char(200)
+    operator = _char(64, required=False)
+    creator = _char(64, required=False)
+    status = serializers.ChoiceField(choices=RequestStatus.choices, required=False)
+    form_data = serializers.DictField(required=False, validators=[check_json])
+    sign_opinions = SignOpinionSerializer(many=True, required=False, max_length=5000)
+    created_at = EventTimeField(required=False)
+    occurred_at = EventTimeField()
+
+
+def validate_batch(serializer_class, items):
+    """Validate each item on its own. Returns (valid, errors) where valid is a list of
+    (index, data) and errors a list of (index, event_id or None, field errors)."""
+    valid, errors = [], []
+    for index, item in enumerate(items):
+        if not isinstance(item, dict):
+            errors.append((index, None, {"non_field_errors": [_("Each event must be a JSON object.")]}))
+            continue
+        serializer = serializer_class(data=item)
+        if serializer.is_valid():
+            valid.append((index, serializer.validated_data))
+        else:
+            event_id = item.get("event_id") if isinstance(item.get("event_id"), str) else None
+            errors.append((index, event_id, serializer.errors))
+    return valid, errors

@@ -1,0 +1,20 @@
+"""Models of the source side: what the OA tells us, and how we keep it."""
+from .callbacks import CallbackLog, CallbackSource
+from .directory import (
+    Department,
+    Group,
+    PartTimeIdentity,
+    Person,
+    Post,
+    Role,
+    Subcompany,
+)
+from .inbox import InboundEvent
+from .todo import TodoItem
+from .workflow import Request, Workflow, WorkflowNode, WorkflowType
+
+__all__ = [
+    "CallbackLog", "CallbackSource", "Department", "Group", "InboundEvent", "PartTimeIdentity",
+    "Person", "Post", "Request", "Role", "Subcompany", "TodoItem", "Workflow", "WorkflowNode",
+    "WorkflowType",
+]

@@ -1,0 +1,44 @@
+"""Todo items: the console's copy of the current state of each (request, receiver, identity)."""
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from ..vocabulary import BusinessStatus, DataSet
+
+
+class TodoItem(models.Model):
+    request = models.ForeignKey(
+        "integration.Request", verbose_name=_("request"), on_delete=models.CASCADE,
+        related_name="todo_items",
+    )
+    receiver = models.CharField(_("receiver"), max_length=64)
+    receiver_person = models.ForeignKey(
+        "integration.Person", verbose_name=_("receiver (directory)"), null=True, blank=True,
+        on_delete=models.SET_NULL, related_name="todo_items",
+    )
+    # "" is the person's main identity; otherwise the OA id of a part-time identity.
+    identity = models.CharField(_("part-time identity"), max_length=64, blank=True, default="")
+    data_set = models.CharField(_("data set"), max_length=8, choices=DataSet.choices, db_index=True)
+    business_status = models.CharField(
+        _("business status"), max_length=16, choices=BusinessStatus.choices
+    )
+    node_name = models.CharField(_("node"), max_length=200, blank=True)
+    viewed = models.BooleanField(_("viewed"), default=False)
+    task_id = models.CharField(_("task id"), max_length=64, blank=True, db_index=True)
+    created_at = models.DateTimeField(_("created at"), null=True, blank=True)
+    last_event_at = models.DateTimeField(_("last event at"), db_index=True)
+    last_event_id = models.CharField(_("last event id"), max_length=128)
+    updated_at = models.DateTimeField(_("updated at"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("todo item")
+        verbose_name_plural = _("todo items")
+        ordering = ["-last_event_at", "-id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["request", "receiver", "identity"], name="todo_item_unique_key"
+            )
+        ]
+        indexes = [models.Index(fields=["receiver", "data_set"], name="todo_receiver_dataset")]
+
+    def __str__(self):
+        return f"{self.request.request_id} → {self.receiver} [{self.data_set}]"
