@@ -56,21 +56,31 @@ class EventTimeField(serializers.Field):
         return value.isoformat()
 
 
-def check_json(value, path="", depth=0):
-    """PostgreSQL's jsonb refuses NUL characters, and deep nesting is only ever an attack:
-    both are caught here so they become a 400 naming the field, not a 500."""
+def check_text(value):
+    """PostgreSQL refuses NUL characters and lone UTF-16 surrogates (valid in JSON text as
+    "\\ud800", invalid in UTF-8): refused here, they become a 400 naming the field."""
+    if "\x00" in value:
+        raise serializers.ValidationError(_("Null characters are not allowed."))
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise serializers.ValidationError(_("Text holds an unpaired surrogate character.")) from None
+    return value
+
+
+def check_json(value, depth=0):
+    """Text rules of check_text everywhere in a JSON value, and no absurd nesting."""
     if depth > _MAX_JSON_DEPTH:
         raise serializers.ValidationError(_("Nested too deeply."))
     if isinstance(value, str):
-        if "\x00" in value:
-            raise serializers.ValidationError(_("Null characters are not allowed."))
+        check_text(value)
     elif isinstance(value, dict):
         for key, item in value.items():
-            check_json(key, path, depth + 1)
-            check_json(item, path, depth + 1)
+            check_text(key)
+            check_json(item, depth + 1)
     elif isinstance(value, list):
         for item in value:
-            check_json(item, path, depth + 1)
+            check_json(item, depth + 1)
     elif isinstance(value, float) and value != value:  # NaN
         raise serializers.ValidationError(_("NaN is not allowed."))
     return value
@@ -83,7 +93,7 @@ class StrictCharField(serializers.CharField):
     def to_internal_value(self, data):
         if isinstance(data, bool) or not isinstance(data, str | int):
             self.fail("invalid")
-        return super().to_internal_value(data)
+        return check_text(super().to_internal_value(data))
 
 
 def _char(max_length, required=True, **kwargs):

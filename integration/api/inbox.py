@@ -5,7 +5,7 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
-from rest_framework.parsers import JSONParser
+from .parsers import SafeJSONParser
 from rest_framework.response import Response
 
 from ..events import TodoEventSerializer, WorkflowEventSerializer, validate_batch
@@ -64,7 +64,7 @@ class _InboxViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
                     viewsets.GenericViewSet):
     serializer_class = InboundEventOut
     filterset_class = EventFilter
-    parser_classes = [JSONParser]
+    parser_classes = [SafeJSONParser]
     kind = None
     event_serializer = None
     ingest = None

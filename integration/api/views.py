@@ -6,7 +6,7 @@ from drf_spectacular.utils import OpenApiResponse, extend_schema
 from kombu import Connection
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import api_view, permission_classes
-from rest_framework.parsers import JSONParser
+from .parsers import SafeJSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
@@ -33,7 +33,7 @@ class SyncViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     """GET lists; POST upserts one item or a list of up to 1000, keyed by the OA's id."""
 
     permission_classes = [UpsertPermissions]
-    parser_classes = [JSONParser]
+    parser_classes = [SafeJSONParser]
     kind = None
 
     def get_queryset(self):

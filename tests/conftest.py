@@ -1,0 +1,82 @@
+"""Shared test helpers: named personas, API clients, and the services on 127.0.0.1.
+
+Personas (STYLE.md): `admin` (superuser), `operator` (holds exactly the permissions a test
+grants), `outsider` (logged in, no permissions). Service fixtures skip when PostgreSQL or
+Redis is not reachable, unless REQUIRE_SERVICES=1, when a missing service is a failure.
+"""
+import os
+import socket
+
+import pytest
+from django.contrib.auth.models import Permission, User
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+REQUIRE_SERVICES = os.environ.get("REQUIRE_SERVICES") == "1"
+
+
+def service_reachable(host, port, timeout=1.0):
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+def require_service(name, host, port):
+    if not service_reachable(host, port):
+        message = f"{name} is not reachable on {host}:{port}"
+        if REQUIRE_SERVICES:
+            pytest.fail(message + " (REQUIRE_SERVICES=1)")
+        pytest.skip(message)
+
+
+@pytest.fixture
+def redis_url():
+    require_service("Redis", "127.0.0.1", 6379)
+    return "redis://127.0.0.1:6379/15"
+
+
+def make_user(username, *perms, superuser=False):
+    user = User.objects.create_user(username, password="pw-" + username, is_staff=True,
+                                    is_superuser=superuser)
+    for perm in perms:
+        app_label, codename = perm.split(".")
+        user.user_permissions.add(
+            Permission.objects.get(content_type__app_label=app_label, codename=codename))
+    return user
+
+
+def client_for(user):
+    client = APIClient()
+    token, _ = Token.objects.get_or_create(user=user)
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
+    return client
+
+
+@pytest.fixture
+def admin(db):
+    return make_user("admin", superuser=True)
+
+
+@pytest.fixture
+def api(admin):
+    """An API client authenticated as the superuser."""
+    return client_for(admin)
+
+
+@pytest.fixture
+def outsider_api(db):
+    """Authenticated, but holding no permission at all."""
+    return client_for(make_user("outsider"))
+
+
+@pytest.fixture
+def operator_api(db):
+    """Returns a factory: operator_api("integration.add_inboundevent", ...) → client."""
+    made = []
+
+    def factory(*perms):
+        made.append(perms)
+        return client_for(make_user(f"operator{len(made)}", *perms))
+    return factory
