@@ -5,12 +5,12 @@ from django.conf import settings
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
-from .parsers import SafeJSONParser
 from rest_framework.response import Response
 
 from ..events import TodoEventSerializer, WorkflowEventSerializer, validate_batch
 from ..inbox import INVALID, Outcome, ingest_todo_events, ingest_workflow_events
 from ..models import InboundEvent
+from .parsers import SafeJSONParser
 from .serializers import InboundEventOut
 
 

@@ -2,8 +2,18 @@
 from rest_framework import serializers
 
 from ..models import (
-    Department, Group, InboundEvent, PartTimeIdentity, Person, Post, Request, Role, Subcompany,
-    TodoItem, Workflow, WorkflowType,
+    Department,
+    Group,
+    InboundEvent,
+    PartTimeIdentity,
+    Person,
+    Post,
+    Request,
+    Role,
+    Subcompany,
+    TodoItem,
+    Workflow,
+    WorkflowType,
 )
 
 

@@ -1,22 +1,32 @@
 """Directory and catalog sync (bulk upsert), and read access to requests and todo items."""
 import django_filters
+from django.conf import settings
 from django.db import connection
 from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from kombu import Connection
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import api_view, permission_classes
-from .parsers import SafeJSONParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
 from .. import sync
 from ..models import Request, TodoItem
 from .inbox import read_batch
+from .parsers import SafeJSONParser
 from .permissions import ModelPermissions
 from .serializers import (
-    DepartmentOut, GroupOut, IdentityOut, PersonOut, PostOut, RequestOut, RoleOut, SubcompanyOut,
-    TodoItemOut, WorkflowOut, WorkflowTypeOut,
+    DepartmentOut,
+    GroupOut,
+    IdentityOut,
+    PersonOut,
+    PostOut,
+    RequestOut,
+    RoleOut,
+    SubcompanyOut,
+    TodoItemOut,
+    WorkflowOut,
+    WorkflowTypeOut,
 )
 
 
@@ -39,7 +49,8 @@ class SyncViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
     def get_queryset(self):
         return self.queryset
 
-    @extend_schema(responses={200: OpenApiResponse(description="Per-item outcomes: created, updated or invalid.")})
+    @extend_schema(responses={200: OpenApiResponse(
+        description="Per-item outcomes: created, updated or invalid.")})
     def create(self, request, *args, **kwargs):
         items, single, error = read_batch(request.data)
         if error:
@@ -49,42 +60,44 @@ class SyncViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
             return Response(results[0]["errors"], status=status.HTTP_400_BAD_REQUEST)
         counts = {name: sum(r["outcome"] == name for r in results)
                   for name in (sync.CREATED, sync.UPDATED, sync.INVALID)}
-        code = status.HTTP_400_BAD_REQUEST if counts[sync.INVALID] == len(results) else status.HTTP_200_OK
+        all_invalid = counts[sync.INVALID] == len(results)
+        code = status.HTTP_400_BAD_REQUEST if all_invalid else status.HTTP_200_OK
         return Response({**counts, "results": results}, status=code)
 
 
-def _sync_viewset(kind, serializer, filters, search, select=(), prefetch=(), lookup="external_id"):
-    model = sync.KINDS[kind].model
+def _sync_viewset(path, serializer, filters, search, select=(), prefetch=()):
+    """A SyncViewSet for one kind; `path` is "<tag>/<kind>" as in the URL."""
+    tag, kind = path.split("/")
+    spec = sync.KINDS[kind]
     attrs = {
         "kind": kind,
-        "queryset": model.objects.select_related(*select).prefetch_related(*prefetch),
+        "queryset": spec.model.objects.select_related(*select).prefetch_related(*prefetch),
         "serializer_class": serializer,
         "filterset_fields": filters,
         "search_fields": search,
-        "lookup_field": lookup,
-        "__doc__": f"Sync of {model._meta.verbose_name_plural}: GET lists, POST upserts.",
+        "lookup_field": spec.key,
+        "__doc__": f"Sync of {spec.model._meta.verbose_name_plural}: GET lists, POST upserts.",
     }
     name = "".join(part.title() for part in kind.split("-")) + "SyncViewSet"
-    return extend_schema(tags=["directory" if lookup == "external_id" and kind not in
-                               ("workflow-types",) else "catalog"])(type(name, (SyncViewSet,), attrs))
+    return extend_schema(tags=[tag])(type(name, (SyncViewSet,), attrs))
 
 
-SYNC_VIEWSETS = {
-    "directory/subcompanies": _sync_viewset("subcompanies", SubcompanyOut, ["active"], ["name", "external_id"], ["parent"]),
-    "directory/departments": _sync_viewset("departments", DepartmentOut, ["active", "subcompany__external_id"],
-                                           ["name", "external_id"], ["subcompany", "parent"]),
-    "directory/posts": _sync_viewset("posts", PostOut, ["active"], ["name", "external_id"], ["department"]),
-    "directory/persons": _sync_viewset(
-        "persons", PersonOut, ["active", "login_id", "work_code", "department__external_id"],
-        ["name", "login_id", "work_code", "email", "mobile"], ["subcompany", "department", "post"]),
-    "directory/roles": _sync_viewset("roles", RoleOut, ["active"], ["name", "external_id"], prefetch=["members"]),
-    "directory/groups": _sync_viewset("groups", GroupOut, ["active"], ["name", "external_id"], prefetch=["members"]),
-    "directory/identities": _sync_viewset("identities", IdentityOut, ["active", "person__external_id"],
-                                          ["external_id", "person__name"], ["person", "subcompany", "department", "post"]),
-    "catalog/workflow-types": _sync_viewset("workflow-types", WorkflowTypeOut, [], ["name", "external_id"]),
-    "catalog/workflows": _sync_viewset("workflows", WorkflowOut, ["active", "workflow_type__external_id"],
-                                       ["name", "workflow_id"], ["workflow_type"], ["nodes"], lookup="workflow_id"),
-}
+_NAMED = ["name", "external_id"]
+SYNC_VIEWSETS = {path: _sync_viewset(path, *args) for path, *args in [
+    ("directory/subcompanies", SubcompanyOut, ["active"], _NAMED, ["parent"]),
+    ("directory/departments", DepartmentOut, ["active", "subcompany__external_id"], _NAMED,
+     ["subcompany", "parent"]),
+    ("directory/posts", PostOut, ["active"], _NAMED, ["department"]),
+    ("directory/persons", PersonOut, ["active", "login_id", "work_code", "department__external_id"],
+     ["name", "login_id", "work_code", "email", "mobile"], ["subcompany", "department", "post"]),
+    ("directory/roles", RoleOut, ["active"], _NAMED, (), ["members"]),
+    ("directory/groups", GroupOut, ["active"], _NAMED, (), ["members"]),
+    ("directory/identities", IdentityOut, ["active", "person__external_id"],
+     ["external_id", "person__name"], ["person", "subcompany", "department", "post"]),
+    ("catalog/workflow-types", WorkflowTypeOut, [], _NAMED),
+    ("catalog/workflows", WorkflowOut, ["active", "workflow_type__external_id"],
+     ["name", "workflow_id"], ["workflow_type"], ["nodes"]),
+]}
 
 
 class RequestFilter(django_filters.FilterSet):
@@ -131,8 +144,6 @@ class TodoItemViewSet(viewsets.ReadOnlyModelViewSet):
 @permission_classes([AllowAny])
 def health(request):
     """Whether the database and the broker answer. Says nothing else, so it may stay public."""
-    from django.conf import settings
-
     checks = {}
     try:
         with connection.cursor() as cursor:
@@ -141,8 +152,9 @@ def health(request):
     except Exception:  # any failure is the answer here, not an error of this view
         checks["database"] = "unavailable"
     try:
+        options = getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})
         with Connection(settings.CELERY_BROKER_URL, connect_timeout=3,
-                        transport_options=getattr(settings, "CELERY_BROKER_TRANSPORT_OPTIONS", {})) as conn:
+                        transport_options=options) as conn:
             conn.ensure_connection(max_retries=1)
         checks["broker"] = "ok"
     except Exception:
