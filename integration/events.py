@@ -4,6 +4,7 @@ import datetime as dt
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from .vocabulary import (
@@ -22,6 +23,10 @@ _LATEST_AHEAD = dt.timedelta(days=366)
 _MAX_JSON_DEPTH = 32
 
 
+@extend_schema_field({"oneOf": [
+    {"type": "string", "format": "date-time"},
+    {"type": "integer", "description": "epoch milliseconds"},
+]})
 class EventTimeField(serializers.Field):
     """A timestamp as ISO 8601 text (naive means the console's time zone) or as epoch
     milliseconds (a number or a string of digits, as the OA and the low-code platform send)."""
