@@ -116,7 +116,8 @@ def _parse_form(body: bytes) -> dict:
         try:
             pairs.append((_unquote(key), _unquote(value)))
         except UnicodeDecodeError:
-            raise Refused(400, {"body": _("A percent-encoded parameter is not valid UTF-8.")}) from None
+            raise Refused(
+                400, {"body": _("A percent-encoded parameter is not valid UTF-8.")}) from None
         if len(pairs) > MAX_PARAMS:
             raise _too_many()
     return _unique_pairs(pairs)

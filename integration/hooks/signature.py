@@ -53,7 +53,7 @@ def utf16_units(text: str) -> list[int]:
 def java_compare_ignore_case(a: str, b: str) -> int:
     """String.CASE_INSENSITIVE_ORDER.compare(a, b): negative, zero or positive."""
     units_a, units_b = utf16_units(a), utf16_units(b)
-    for c1, c2 in zip(units_a, units_b):
+    for c1, c2 in zip(units_a, units_b):  # noqa: B905 - stops at the shorter, on purpose
         if c1 == c2:
             continue
         c1, c2 = _upper(c1), _upper(c2)
