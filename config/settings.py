@@ -141,12 +141,14 @@ SPECTACULAR_SETTINGS = {
 CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"
-    (_broker_dir / "out").mkdir(parents=True, exist_ok=True)
-    (_broker_dir / "processed").mkdir(parents=True, exist_ok=True)
+    for _sub in ("out", "processed", "control"):
+        (_broker_dir / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(_broker_dir / "out"),
         "data_folder_out": str(_broker_dir / "out"),
         "processed_folder": str(_broker_dir / "processed"),
+        # Without it, broadcast commands (inspect ping) write ./control wherever a process runs.
+        "control_folder": str(_broker_dir / "control"),
         "store_processed": False,
     }
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
@@ -163,3 +165,5 @@ LOGGING = {
 
 # The inbox takes at most this many events in one call.
 INBOX_MAX_BATCH = 1000
+# Largest body a task callback may have; the platform sends a few KB.
+TASK_CALLBACK_MAX_BODY_BYTES = env_int("TASK_CALLBACK_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)

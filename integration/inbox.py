@@ -195,6 +195,8 @@ def ingest_todo_events(indexed_events, source="api", force=False):
     TodoItem.objects.bulk_create(new_items.values())
     if changed_items:
         TodoItem.objects.bulk_update(changed_items.values(), _ITEM_FIELDS, batch_size=500)
+    _mark_deleted_requests({requests[e["request_id"]] for e in events
+                            if e["data_set"] == DataSet.DELETE})
     saved = InboundEvent.objects.bulk_create(rows)
     todo_events_accepted.send(
         sender=InboundEvent, events=saved,
@@ -202,6 +204,16 @@ def ingest_todo_events(indexed_events, source="api", force=False):
     )
     outcomes.sort(key=lambda o: o.index)
     return outcomes
+
+
+def _mark_deleted_requests(candidates):
+    """A request whose every item is deleted is itself deleted (the OA deleted the instance)."""
+    if not candidates:
+        return
+    alive = set(TodoItem.objects.filter(request__in=candidates).exclude(data_set=DataSet.DELETE)
+                .values_list("request_id", flat=True).distinct())
+    gone = [r.pk for r in candidates if r.pk not in alive and r.status != RequestStatus.DELETED]
+    Request.objects.filter(pk__in=gone).update(status=RequestStatus.DELETED)
 
 
 _ITEM_FIELDS = ["receiver_person", "data_set", "business_status", "node_name", "viewed", "task_id",

@@ -251,3 +251,20 @@ def test_it_lists_todo_items_filtered_by_receiver_and_request(api):
     assert [i["request_id"] for i in r.json()["results"]] == ["2"]
     r = api.get("/api/v1/todo-items/", {"request_id": "1"})
     assert [i["receiver"] for i in r.json()["results"]] == ["a"]
+
+
+def test_it_marks_a_request_deleted_once_every_item_is_deleted(api):
+    post(api, [todo_event(receiver="a"), todo_event(receiver="b")])
+    post(api, todo_event(receiver="a", data_set="delete", business_status="delete",
+                         occurred_at="2026-11-20T11:00:00+08:00"))
+    assert Request.objects.get().status == "running"
+    post(api, todo_event(receiver="b", data_set="delete", business_status="delete",
+                         occurred_at="2026-11-20T11:00:00+08:00"))
+    assert Request.objects.get().status == "deleted"
+
+
+def test_it_accepts_paths_with_or_without_the_final_slash(api):
+    r = api.post("/api/v1/todo-events", json.dumps(todo_event()), content_type="application/json")
+    assert r.status_code == 201
+    assert api.get("/api/v1/todo-items").status_code == 200
+    assert api.get("/api/v1/health").status_code == 200
