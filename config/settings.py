@@ -163,6 +163,16 @@ LOGGING = {
     "loggers": {"django.db.backends": {"level": "WARNING"}},
 }
 
+# --- Unified todo push --------------------------------------------------------------------
+# Records of one config are spread over this many lanes; lanes are delivered in parallel.
+PUSH_LANES = env_int("PUSH_LANES", 8, minimum=1, maximum=256)
+# Transient failures are retried with backoff up to this many attempts in all.
+PUSH_MAX_ATTEMPTS = env_int("PUSH_MAX_ATTEMPTS", 5, minimum=1, maximum=50)
+# The OA's own links to a request, carried by pushed todos unless a push address replaces them.
+OA_BASE_URL = env_str("OA_BASE_URL", "http://127.0.0.1:8000")
+OA_PC_URL = env_str("OA_PC_URL", "{oa}/workflow/request/ViewRequest.jsp?requestid={request_id}")
+OA_APP_URL = env_str("OA_APP_URL", "{oa}/mobile/plugin/1/view.jsp?requestid={request_id}")
+
 # The inbox takes at most this many events in one call.
 INBOX_MAX_BATCH = 1000
 # Largest body a task callback may have; the platform sends a few KB.

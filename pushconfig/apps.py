@@ -1,7 +1,27 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
+
+SWEEP_TASK = "pushconfig.tasks.sweep_outbox"
+
+
+def ensure_schedules(sender, **kwargs):
+    """The outbox sweeper runs every 30 s under beat; kept as a database schedule so it shows
+    (and can be paused) in the admin like every other."""
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    every, _created = IntervalSchedule.objects.get_or_create(every=30, period=IntervalSchedule.SECONDS)
+    PeriodicTask.objects.get_or_create(
+        name="Push outbox sweeper", defaults={"task": SWEEP_TASK, "interval": every,
+                                              "queue": "push"})
 
 
 class PushconfigConfig(AppConfig):
     name = "pushconfig"
     verbose_name = _("Unified todo push")
+
+    def ready(self):
+        from . import pipeline
+
+        pipeline.connect()
+        post_migrate.connect(ensure_schedules, sender=self, dispatch_uid="pushconfig.schedules")

@@ -1,0 +1,69 @@
+"""Turning push records into push items: our persons mapped to the target's user ids,
+workflow names from the catalog, and the links each item carries."""
+from django.conf import settings
+from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext as _
+
+from integration.models import Person, Workflow
+
+from .transports import Delivery, PushItem
+from .vocabulary import PersonMapping
+
+
+def default_links(request_id):
+    """The OA's own links to a request; push addresses (next issue) replace them per target."""
+    values = {"oa": settings.OA_BASE_URL.rstrip("/"), "request_id": request_id}
+    return (settings.OA_PC_URL.format(**values), settings.OA_APP_URL.format(**values))
+
+
+def build_items(config, records):
+    """Returns (items, refused): refused maps a record id to a permanent failure when its
+    person cannot be mapped (no call is made for it)."""
+    logins = {r.receiver for r in records} | {r.creator for r in records if r.creator}
+    persons = {p.login_id: p for p in Person.objects.filter(login_id__in=logins)}
+    names = dict(Workflow.objects.filter(workflow_id__in={r.workflow_id for r in records})
+                 .values_list("workflow_id", "name"))
+    items, refused = [], {}
+    for record in records:
+        payload = record.payload
+        receiver, problem = map_person(config.person_mapping, record.receiver, persons)
+        creator, _problem = map_person(config.person_mapping, record.creator, persons)
+        if problem:
+            refused[record.pk] = Delivery(False, problem, permanent=True, error_class="MappingError")
+        pc_url, app_url = default_links(record.request_id)
+        items.append(PushItem(
+            record_id=record.pk, idempotency_key=record.idempotency_key,
+            data_set=record.data_set, business_status=record.business_status,
+            request_id=record.request_id, title=payload.get("request_title", ""),
+            workflow_id=record.workflow_id,
+            workflow_name=names.get(record.workflow_id, record.workflow_id),
+            node_name=payload.get("node_name", ""), creator=creator or record.creator,
+            receiver=receiver, receiver_login=record.receiver, identity=record.identity,
+            created_at=_when(payload.get("created_at") or payload["occurred_at"]),
+            occurred_at=_when(payload["occurred_at"]), viewed=bool(payload.get("viewed")),
+            task_id=payload.get("task_id", ""), pc_url=pc_url, app_url=app_url,
+            adaptive_url=pc_url,
+        ))
+    return items, refused
+
+
+def map_person(mapping, login, persons):
+    """Our login id → the target's user id. Login ids pass through even for persons the
+    directory does not know; every other mapping needs the person and the field."""
+    if not login:
+        return "", None
+    if mapping == PersonMapping.LOGIN_ID:
+        return login, None
+    person = persons.get(login)
+    if person is None:
+        return "", _("“%(login)s” is not in the directory, so it cannot be mapped to %(field)s.") % {
+            "login": login, "field": PersonMapping(mapping).label}
+    value = getattr(person, mapping, "")
+    if not value:
+        return "", _("%(person)s has no %(field)s in the directory.") % {
+            "person": person, "field": PersonMapping(mapping).label}
+    return value, None
+
+
+def _when(text):
+    return parse_datetime(text) if isinstance(text, str) else text

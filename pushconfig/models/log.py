@@ -1,0 +1,93 @@
+"""The push log: one record per (event, config) with its outcome, one attempt per try.
+
+A record is written in the inbox transaction (the outbox); its attempts are written before
+each request leaves and completed when the answer arrives, so a crash mid-call leaves a
+visible, retryable trace.
+"""
+from django.db import models
+from django.utils.translation import gettext_lazy as _
+
+from integration.vocabulary import BusinessStatus, DataSet
+
+from ..vocabulary import Outcome, RecordKind
+
+
+class PushRecord(models.Model):
+    config = models.ForeignKey("pushconfig.PushConfig", verbose_name=_("push config"),
+                               on_delete=models.CASCADE, related_name="records")
+    inbound_event = models.ForeignKey("integration.InboundEvent", verbose_name=_("event"), null=True,
+                              blank=True, on_delete=models.SET_NULL, related_name="push_records")
+    event_id = models.CharField(_("event id"), max_length=128)
+    kind = models.CharField(_("kind"), max_length=8, choices=RecordKind.choices,
+                            default=RecordKind.EVENT)
+    # Sent to the target so it can drop repeats: stable for (config, event, kind).
+    idempotency_key = models.CharField(_("idempotency key"), max_length=220, unique=True)
+    lane = models.PositiveSmallIntegerField(_("lane"))
+    request_id = models.CharField(_("request id"), max_length=64, db_index=True)
+    receiver = models.CharField(_("receiver"), max_length=64, db_index=True)
+    identity = models.CharField(_("part-time identity"), max_length=64, blank=True, default="")
+    creator = models.CharField(_("creator"), max_length=64, blank=True)
+    workflow_id = models.CharField(_("workflow id"), max_length=64, blank=True, db_index=True)
+    data_set = models.CharField(_("data set"), max_length=8, choices=DataSet.choices)
+    business_status = models.CharField(_("business status"), max_length=16,
+                                       choices=BusinessStatus.choices)
+    payload = models.JSONField(_("data"))
+    outcome = models.CharField(_("outcome"), max_length=12, choices=Outcome.choices,
+                               default=Outcome.PENDING)
+    reason = models.TextField(_("reason"), blank=True)
+    permanent = models.BooleanField(_("permanent failure"), default=False)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
+    created_at = models.DateTimeField(_("triggered at"), auto_now_add=True, db_index=True)
+    pushed_at = models.DateTimeField(_("answered at"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("push record")
+        verbose_name_plural = _("push log")
+        ordering = ["-id"]
+        indexes = [
+            models.Index(fields=["config", "outcome", "id"], name="push_config_outcome"),
+            models.Index(fields=["config", "lane", "outcome", "id"], name="push_lane_queue"),
+            models.Index(fields=["config", "request_id", "receiver"], name="push_config_key"),
+        ]
+
+    def __str__(self):
+        return f"{self.config_id}:{self.event_id} [{self.outcome}]"
+
+    @property
+    def key(self):
+        return (self.request_id, self.receiver, self.identity)
+
+
+class PushAttempt(models.Model):
+    record = models.ForeignKey(PushRecord, verbose_name=_("push record"), on_delete=models.CASCADE,
+                               related_name="attempt_log")
+    number = models.PositiveSmallIntegerField(_("number"))
+    started_at = models.DateTimeField(_("started at"))
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    outcome = models.CharField(_("outcome"), max_length=12, choices=Outcome.choices,
+                               default=Outcome.PENDING)
+    http_status = models.PositiveSmallIntegerField(_("HTTP status"), null=True, blank=True)
+    duration_ms = models.PositiveIntegerField(_("duration (ms)"), null=True, blank=True)
+    error_class = models.CharField(_("error class"), max_length=100, blank=True)
+    request = models.JSONField(_("request sent"), default=dict, blank=True)
+    response = models.TextField(_("answer received"), blank=True)
+
+    class Meta:
+        verbose_name = _("push attempt")
+        verbose_name_plural = _("push attempts")
+        ordering = ["record", "number"]
+
+
+class DeliveryLane(models.Model):
+    """A config's records are spread over lanes by (request, receiver, identity); one worker at
+    a time holds a lane, so each key's records leave in order while lanes run in parallel."""
+
+    config = models.ForeignKey("pushconfig.PushConfig", on_delete=models.CASCADE,
+                               related_name="lanes")
+    lane = models.PositiveSmallIntegerField()
+    leased_until = models.DateTimeField(null=True, blank=True)
+    holder = models.CharField(max_length=64, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["config", "lane"], name="lane_unique")]
