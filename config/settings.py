@@ -164,6 +164,12 @@ LOGGING = {
 }
 
 # --- Unified todo push --------------------------------------------------------------------
+# Decentralised administration (分权): push configs belong to an organization, and an
+# administrator scoped to one sees and edits only its configs.
+DECENTRALISED_ADMIN = env_bool("DECENTRALISED_ADMIN", False)
+# The built-in sandbox target (/sandbox/...): on for trying configurations; turn it off in
+# production if nobody should be able to post to it.
+SANDBOX_ENABLED = env_bool("SANDBOX_ENABLED", True)
 # Records of one config are spread over this many lanes; lanes are delivered in parallel.
 PUSH_LANES = env_int("PUSH_LANES", 8, minimum=1, maximum=256)
 # Transient failures are retried with backoff up to this many attempts in all.
