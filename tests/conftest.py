@@ -31,6 +31,12 @@ def require_service(name, host, port):
         pytest.skip(message)
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """Personas are created per test; PBKDF2 would spend 0.2 s on each."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def redis_url():
     require_service("Redis", "127.0.0.1", 6379)
