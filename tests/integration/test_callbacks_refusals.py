@@ -61,7 +61,7 @@ def test_it_refuses_a_disabled_source(client, source):
     source.enabled = False
     source.save()
     body = refused(post(client, "create", task_params()), 403, "source")
-    assert "disabled" in body["errors"]["source"][0]
+    assert "yida" in body["errors"]["source"][0]  # names the source, in the caller's language
 
 
 def test_it_refuses_an_unknown_source(client, source):

@@ -1,0 +1,253 @@
+"""Delivery: order per (request, receiver, identity), retries, leases, the sweeper, outages."""
+import json
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from integration.models import Person
+from pushconfig import delivery
+from pushconfig.models import DeliveryLane, PushAttempt, PushRecord
+
+from tests.integration.helpers import todo_event
+from tests.receivers import Answer
+
+from .conftest import ECOLOGY_OK, deliver_all, make_config
+
+pytestmark = pytest.mark.django_db
+REFUSED = {**ECOLOGY_OK, "operResult": "0", "message": "接收人不存在"}
+
+
+def post(api, *events):
+    r = api.post("/api/v1/todo-events/", json.dumps(list(events)), content_type="application/json")
+    assert r.status_code == 200, r.content
+
+
+def todo(minute, **kw):
+    return todo_event(occurred_at=f"2026-11-20T09:{minute:02d}:00+08:00", **kw)
+
+
+def done(minute, **kw):
+    return todo_event(data_set="done", business_status="approve",
+                      occurred_at=f"2026-11-20T09:{minute:02d}:00+08:00", **kw)
+
+
+def make_due(config):
+    PushRecord.objects.filter(config=config, next_attempt_at__isnull=False).update(
+        next_attempt_at=timezone.now() - timedelta(seconds=1))
+
+
+def test_it_delivers_a_keys_records_in_the_order_they_happened(api, receiver):
+    config = make_config(receiver.url)
+    post(api, done(5), todo(1))
+    deliver_all(config)
+    assert [r.json()["isremark"] for r in receiver.requests] == ["0", "2"]
+
+
+def test_it_sends_the_idempotency_key_and_a_repeat_event_makes_no_new_push(api, receiver):
+    config = make_config(receiver.url)
+    post(api, todo(1, event_id="e-1"))
+    post(api, todo(1, event_id="e-1"))
+    deliver_all(config)
+    assert len(receiver.requests) == 1
+    assert receiver.requests[0].headers["Idempotency-Key"] == f"{config.pk}:e-1"
+
+
+def test_it_holds_later_records_of_a_key_behind_a_transient_failure(api, receiver):
+    config = make_config(receiver.url)
+    failed = []
+
+    def answer(got):  # lisi's first call meets a busy target; everything else goes through
+        if got.json()["receiver"] == "lisi" and not failed:
+            failed.append(got)
+            return Answer(503, "busy")
+        return Answer(body=ECOLOGY_OK)
+
+    receiver.answer = answer
+    post(api, todo(1), done(2), todo(3, receiver="other"))
+    deliver_all(config)
+    todo_record = PushRecord.objects.get(config=config, data_set="todo", receiver="lisi")
+    assert todo_record.outcome == "failed" and not todo_record.permanent
+    assert todo_record.next_attempt_at > timezone.now()
+    assert PushRecord.objects.get(config=config, data_set="done").outcome == "pending"
+    assert PushRecord.objects.get(config=config, receiver="other").outcome == "success"
+    make_due(config)
+    deliver_all(config)
+    lisi = [r.json()["isremark"] for r in receiver.requests if r.json()["receiver"] == "lisi"]
+    assert lisi == ["0", "0", "2"]
+    assert set(PushRecord.objects.values_list("outcome", flat=True)) == {"success"}
+    assert todo_record.attempt_log.count() == 2
+
+
+def test_it_does_not_hold_a_key_behind_a_permanent_failure(api, receiver):
+    config = make_config(receiver.url)
+    answers = iter([Answer(body=REFUSED), Answer(body=ECOLOGY_OK)])
+    receiver.answer = lambda got: next(answers)
+    post(api, todo(1), done(2))
+    deliver_all(config)
+    first = PushRecord.objects.get(config=config, data_set="todo")
+    assert (first.outcome, first.permanent, first.next_attempt_at) == ("failed", True, None)
+    assert "接收人不存在" in first.reason
+    assert PushRecord.objects.get(config=config, data_set="done").outcome == "success"
+
+
+def test_it_gives_up_after_the_configured_number_of_attempts(api, receiver, settings):
+    settings.PUSH_MAX_ATTEMPTS = 2
+    config = make_config(receiver.url)
+    receiver.answer = Answer(502, "bad gateway")
+    post(api, todo(1))
+    deliver_all(config)
+    make_due(config)
+    deliver_all(config)
+    record = PushRecord.objects.get(config=config)
+    assert (record.outcome, record.attempts, record.next_attempt_at) == ("failed", 2, None)
+    assert "2" in record.reason
+    assert len(receiver.requests) == 2
+
+
+def test_it_honours_retry_after(api, receiver):
+    config = make_config(receiver.url)
+    receiver.answer = Answer(429, "slow down", headers={"Retry-After": "600"})
+    post(api, todo(1))
+    deliver_all(config)
+    record = PushRecord.objects.get(config=config)
+    wait = (record.next_attempt_at - timezone.now()).total_seconds()
+    assert 500 < wait <= 600
+
+
+def test_it_treats_a_closed_port_as_transient(api):
+    config = make_config("http://127.0.0.1:9")
+    post(api, todo(1))
+    deliver_all(config)
+    record = PushRecord.objects.get(config=config)
+    assert record.outcome == "failed" and not record.permanent
+    assert PushAttempt.objects.get(record=record).error_class == "TransportError"
+
+
+def test_it_fails_permanently_without_a_call_when_a_person_cannot_be_mapped(api, receiver):
+    Person.objects.create(external_id="u1", login_id="lisi", name="李四", email="")
+    config = make_config(receiver.url, person_mapping="email")
+    post(api, todo(1), todo(2, receiver="ghost"))
+    deliver_all(config)
+    records = {r.receiver: r for r in PushRecord.objects.filter(config=config)}
+    assert records["lisi"].permanent and "lisi" in records["lisi"].reason
+    assert records["ghost"].permanent and "ghost" in records["ghost"].reason
+    assert set(PushAttempt.objects.values_list("error_class", flat=True)) == {"MappingError"}
+    assert receiver.requests == []
+
+
+def test_it_sends_the_mapped_user_ids(api, receiver):
+    Person.objects.create(external_id="u1", login_id="lisi", name="李四", work_code="A-001")
+    Person.objects.create(external_id="u2", login_id="zhangsan", name="张三", work_code="A-000")
+    config = make_config(receiver.url, person_mapping="work_code")
+    post(api, todo(1))
+    deliver_all(config)
+    sent = receiver.requests[0].json()
+    assert (sent["receiver"], sent["creator"]) == ("A-001", "A-000")
+
+
+def test_it_writes_the_attempt_before_the_call_and_completes_it(api, receiver, monkeypatch):
+    from pushconfig.transports.ecology import EcologyTransport
+
+    config = make_config(receiver.url)
+    seen = []
+    real_send_one = EcologyTransport.send_one
+
+    def send_one(self, item):  # look at the log from the worker's side, as the call leaves
+        seen.append(list(PushAttempt.objects.values_list("finished_at", flat=True)))
+        return real_send_one(self, item)
+
+    monkeypatch.setattr(EcologyTransport, "send_one", send_one)
+    post(api, todo(1))
+    deliver_all(config)
+    assert seen == [[None]]  # the attempt existed, unfinished, while the call was in flight
+    attempt = PushAttempt.objects.get()
+    assert attempt.outcome == "success" and attempt.http_status == 200
+    assert attempt.request["flowid"] == "1001" and "operResult" in attempt.response
+
+
+def test_it_leaves_a_lane_held_by_another_worker_alone(api, receiver):
+    config = make_config(receiver.url)
+    post(api, todo(1))
+    lane = PushRecord.objects.get().lane
+    DeliveryLane.objects.create(config=config, lane=lane, holder="other",
+                                leased_until=timezone.now() + timedelta(minutes=1))
+    assert delivery.run_lane(config.pk, lane) is None
+    assert receiver.requests == []
+    DeliveryLane.objects.filter(config=config).update(leased_until=timezone.now() - timedelta(seconds=1))
+    assert delivery.run_lane(config.pk, lane) == 1
+
+
+def test_it_keeps_records_of_a_disabled_config_waiting(api, receiver):
+    config = make_config(receiver.url)
+    post(api, todo(1))
+    config.enabled = False
+    config.save()
+    deliver_all(config)
+    assert PushRecord.objects.get().outcome == "pending"
+    config.enabled = True
+    config.save()
+    deliver_all(config)
+    assert PushRecord.objects.get().outcome == "success"
+
+
+def test_it_enqueues_delivery_when_the_inbox_transaction_commits(api, receiver, settings,
+                                                                django_capture_on_commit_callbacks):
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    from config.celery import app
+
+    app.conf.task_always_eager = True
+    try:
+        make_config(receiver.url)
+        with django_capture_on_commit_callbacks(execute=True):
+            post(api, todo(1), done(2))
+    finally:
+        app.conf.task_always_eager = False
+    assert [r.json()["isremark"] for r in receiver.requests] == ["0", "2"]
+    assert set(PushRecord.objects.values_list("outcome", flat=True)) == {"success"}
+
+
+def test_it_keeps_accepted_work_when_the_broker_is_down_and_the_sweeper_sends_it(
+        api, receiver, django_capture_on_commit_callbacks):
+    from config.celery import app
+
+    make_config(receiver.url)
+    real_url = app.conf.broker_url
+    app.conf.broker_url = "redis://127.0.0.1:1/0"  # nothing listens there
+    app._pool = None
+    try:
+        with django_capture_on_commit_callbacks(execute=True):
+            post(api, todo(1))
+    finally:
+        app.conf.broker_url = real_url
+        app._pool = None
+    assert PushRecord.objects.get().outcome == "pending"  # stored, waiting, not lost
+    app.conf.task_always_eager = True
+    try:
+        assert delivery.sweep() == 1
+    finally:
+        app.conf.task_always_eager = False
+    assert PushRecord.objects.get().outcome == "success"
+
+
+def test_the_sweeper_closes_attempts_a_crash_left_open_and_retries_their_records(api, receiver):
+    config = make_config(receiver.url)
+    post(api, todo(1))
+    record = PushRecord.objects.get()
+    record.attempts = 1
+    record.save()
+    PushAttempt.objects.create(record=record, number=1,
+                               started_at=timezone.now() - timedelta(minutes=10))
+    from config.celery import app
+
+    app.conf.task_always_eager = True
+    try:
+        delivery.sweep()
+    finally:
+        app.conf.task_always_eager = False
+    first, second = PushAttempt.objects.filter(record=record).order_by("number")
+    assert (first.outcome, first.error_class) == ("failed", "Interrupted")
+    assert second.outcome == "success"
+    record.refresh_from_db()
+    assert (record.outcome, record.attempts) == ("success", 2)
+    assert config.records.count() == 1
