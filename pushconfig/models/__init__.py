@@ -1,5 +1,6 @@
 """Models of unified todo push: configs with their interception rules, and the push log."""
 from .config import PersonRule, PushConfig
 from .log import DeliveryLane, PushAttempt, PushRecord
+from .sandbox import SandboxArrival, SandboxBehaviour, SandboxMode, SandboxProtocol  # noqa: F401
 
 __all__ = ["DeliveryLane", "PersonRule", "PushAttempt", "PushConfig", "PushRecord"]
