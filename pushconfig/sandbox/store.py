@@ -1,0 +1,33 @@
+"""Storing arrivals, bounded: the newest `RETAIN` are kept. Every `TRIM_EVERY`-th arrival (by
+id) deletes the older ones in one indexed DELETE, so no request pays more than a small, rare
+cost and no periodic task is needed."""
+from ..models import SandboxArrival
+from .base import headers_of
+
+RETAIN = 10_000
+TRIM_EVERY = 100
+
+
+def record(request, protocol, arrival, answer, mode):
+    row = SandboxArrival.objects.create(
+        protocol=protocol, operation=arrival.operation[:64], method=request.method[:8],
+        path=request.get_full_path()[:500], remote_addr=request.META.get("REMOTE_ADDR") or None,
+        headers=headers_of(request), body=arrival.body, body_text=arrival.text,
+        summary=arrival.summary[:300], mode=mode, status=answer.status, answer=answer.text(),
+        accepted=answer.accepted,
+    )
+    if row.pk % TRIM_EVERY == 0:
+        trim()
+    return row
+
+
+def trim(retain=None):
+    """Delete every arrival older than the newest `retain`. Returns how many went."""
+    retain = RETAIN if retain is None else retain
+    boundary = list(SandboxArrival.objects.order_by("-id").values_list("id", flat=True)
+                    [retain:retain + 1])
+    if not boundary:
+        return 0
+    deleted, _per_model = SandboxArrival.objects.filter(id__lte=boundary[0]).delete()
+    return deleted
+
