@@ -1,4 +1,5 @@
-"""manage.py demo: the data a newcomer starts with, safe to load again and again."""
+"""manage.py demo: the data a newcomer starts with, safe to load again and again, with a push
+config aimed at the console's own sandbox so the todos flow at once."""
 from io import StringIO
 
 import pytest
@@ -10,11 +11,14 @@ from integration.models import (
     Department, Group, InboundEvent, PartTimeIdentity, Person, Post, Request, Role, Subcompany,
     TodoItem, Workflow, WorkflowNode, WorkflowType,
 )
+from pushconfig.models import PushConfig, PushRecord, SandboxArrival
+from tests.pushconfig.conftest import deliver_all
 
 pytestmark = pytest.mark.django_db
 
 MODELS = [User, Token, Subcompany, Department, Post, Person, Role, Group, PartTimeIdentity,
-          WorkflowType, Workflow, WorkflowNode, Request, TodoItem, InboundEvent]
+          WorkflowType, Workflow, WorkflowNode, Request, TodoItem, InboundEvent, PushConfig,
+          PushRecord]
 
 
 def demo(*args):
@@ -33,6 +37,7 @@ def test_it_loads_the_demo_data_through_the_inbox():
         "User": 1, "Token": 1, "Subcompany": 1, "Department": 2, "Post": 2, "Person": 6,
         "Role": 1, "Group": 1, "PartTimeIdentity": 1, "WorkflowType": 1, "Workflow": 2,
         "WorkflowNode": 7, "Request": 5, "TodoItem": 9, "InboundEvent": 17,
+        "PushConfig": 1, "PushRecord": 15,
     }
     assert set(TodoItem.objects.values_list("data_set", flat=True)) == {"todo", "done", "over"}
     assert TodoItem.objects.filter(identity="demo-identity-wangfang-finance").exists()
@@ -50,6 +55,57 @@ def test_it_is_idempotent_and_reports_the_second_runs_events_as_duplicates():
     assert list(TodoItem.objects.order_by("id").values()) == states
     assert "todo events 0 new / 15 already there" in output
     assert "workflow events 0 new / 2 already there" in output
+    assert "(sandbox-demo, already there, enabled)" in output
+
+
+def test_it_creates_an_enabled_ecology_config_for_the_sandbox_before_the_events():
+    output = demo("--password", "pw-demo-1", "--url", "http://console.example:8123/admin/")
+    config = PushConfig.objects.get()
+    assert (config.identifier, config.system_name, config.enabled, config.push_type) == (
+        "sandbox-demo", "沙箱演示", True, "ecology")
+    assert config.server_url == "http://console.example:8123/sandbox/ecology"
+    assert config.get_params()["sysCode"] == "DEMO"
+    # Every todo event was planned for it (none is intercepted), waiting for the worker.
+    assert set(PushRecord.objects.values_list("config_id", "outcome")) == {(config.pk, "pending")}
+    assert PushRecord.objects.count() == 15
+    assert "(sandbox-demo, created, enabled)" in output
+    assert "http://console.example:8123/sandbox/ecology" in output
+
+
+def test_it_keeps_an_administrators_edits_and_follows_the_consoles_address():
+    demo("--password", "pw-demo-1")
+    config = PushConfig.objects.get()
+    config.enabled = False
+    config.save()
+    demo("--password", "pw-demo-1", "--url", "http://10.0.0.5:9000/admin/")
+    config.refresh_from_db()
+    assert not config.enabled  # the administrator switched it off: it stays off
+    assert config.server_url == "http://10.0.0.5:9000/sandbox/ecology"
+
+    config.server_url = "https://oa.example.com"  # aimed at a real system now: left alone
+    config.save()
+    demo("--password", "pw-demo-1")
+    config.refresh_from_db()
+    assert config.server_url == "https://oa.example.com"
+    assert PushConfig.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_it_pushes_the_demo_todos_to_the_sandbox_at_once(live_server, monkeypatch):
+    monkeypatch.setattr("pushconfig.pipeline.enqueue_lanes", lambda lanes: None)  # no broker
+    demo("--password", "pw-demo-1", "--url", live_server.url + "/admin/")
+    config = PushConfig.objects.get(identifier="sandbox-demo")
+    deliver_all(config)  # what the worker does
+    assert set(PushRecord.objects.values_list("outcome", flat=True)) == {"success"}
+    arrivals = SandboxArrival.objects.order_by("id")
+    assert arrivals.count() == 15
+    assert {a.operation for a in arrivals} == {"ReceiveRequestInfoByJson"}
+    assert all(a.accepted and a.body["syscode"] == "DEMO" for a in arrivals)
+    assert {a.body["flowid"] for a in arrivals} == {f"DEMO-100{n}" for n in range(1, 6)}
+
+    demo("--password", "pw-demo-2", "--url", live_server.url + "/admin/")  # again: nothing new
+    deliver_all(config)
+    assert (PushRecord.objects.count(), SandboxArrival.objects.count()) == (15, 15)
 
 
 def test_it_prints_the_login_and_resets_the_admin_password_each_run():

@@ -1,13 +1,18 @@
 """Demo data, so a newcomer sees the console at work at once: an administrator, a small org
-directory, a workflow catalog, and todo / workflow events fed through the real inbox.
+directory, a workflow catalog, an enabled push config aimed at the console's own sandbox
+target, and todo / workflow events fed through the real inbox — so the worker pushes the
+todos to the sandbox and the push log and the sandbox arrivals fill at once.
 
-Idempotent: the directory goes through the sync upsert (same OA ids → updates), and the events
-carry fixed event ids, so a second run reports them as duplicates and changes nothing. Only the
-administrator's password changes: it is random on each run unless one is given.
+Idempotent: the directory goes through the sync upsert (same OA ids → updates), the push
+config is created once (by its identifier), and the events carry fixed event ids, so a second
+run reports them as duplicates and changes nothing. Only the administrator's password changes:
+it is random on each run unless one is given; and the push config follows the console's
+address when --url names another one.
 """
 import datetime as dt
 import os
 import secrets
+from urllib.parse import urlsplit, urlunsplit
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
@@ -18,8 +23,12 @@ from rest_framework.authtoken.models import Token
 from integration.events import TodoEventSerializer, WorkflowEventSerializer, validate_batch
 from integration.inbox import ACCEPTED, DUPLICATE, ingest_todo_events, ingest_workflow_events
 from integration.sync import INVALID, KINDS, upsert
+from pushconfig.models import PushConfig
 
 ADMIN_USERNAME = "admin"
+SANDBOX_IDENTIFIER = "sandbox-demo"
+SANDBOX_SYSTEM_NAME = "沙箱演示"
+SANDBOX_PARAMS = {"sysCode": "DEMO", "toViewRemark": False}
 
 SC = "demo-sc-east"
 FIN, HR = "demo-dept-finance", "demo-dept-hr"
@@ -103,7 +112,8 @@ TODO_EVENTS = [
 
 class Command(BaseCommand):
     help = ("Create demo data (idempotent): the admin user with an API token, a small org "
-            "directory, a workflow catalog and todo events fed through the inbox.")
+            "directory, a workflow catalog, a push config aimed at the built-in sandbox and "
+            "todo events fed through the inbox.")
 
     def add_arguments(self, parser):
         parser.add_argument(
@@ -112,7 +122,8 @@ class Command(BaseCommand):
                  "random one on each run.")
         parser.add_argument(
             "--url", default="http://127.0.0.1:8000/admin/",
-            help="The admin URL to print (default: %(default)s).")
+            help="The admin URL to print (default: %(default)s). The demo push config sends "
+                 "to the sandbox of the same console (<origin>/sandbox/ecology).")
 
     def handle(self, *args, **options):
         password = options["password"] or os.environ.get("DEMO_ADMIN_PASSWORD") \
@@ -121,6 +132,8 @@ class Command(BaseCommand):
         with transaction.atomic():
             token = self._admin(password)
             self._directory()
+            sandbox, created = self._sandbox_config(options["url"])
+        # The push config exists before the events arrive, so the inbox plans their pushes.
         # Workflow events first: they are older than the last todo events of their request,
         # and the inbox flags an event older than the state it already holds.
         flow = self._ingest(WorkflowEventSerializer, ingest_workflow_events,
@@ -130,6 +143,11 @@ class Command(BaseCommand):
             f"Demo data ready: {len(PERSONS)} persons, {len(REQUESTS)} requests; "
             f"todo events {todo[ACCEPTED]} new / {todo[DUPLICATE]} already there, "
             f"workflow events {flow[ACCEPTED]} new / {flow[DUPLICATE]} already there.")
+        self.stdout.write(
+            f"Push config “{sandbox.system_name}” ({sandbox.identifier}, "
+            f"{'created' if created else 'already there'}, "
+            f"{'enabled' if sandbox.enabled else 'disabled'}) pushes the todos to "
+            f"{sandbox.server_url}: see the push log and the sandbox arrivals in the admin.")
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS("Admin login"))
         self.stdout.write(f"  URL:       {options['url']}")
@@ -145,6 +163,28 @@ class Command(BaseCommand):
         user.save()
         token, _ = Token.objects.get_or_create(user=user)
         return token
+
+    def _sandbox_config(self, admin_url):
+        """The demo's push config, aimed at this console's sandbox in the e-cology protocol.
+        Created once; later runs keep an administrator's edits and only follow the console's
+        address (a different --url) while it still points at a sandbox."""
+        server_url = sandbox_url(admin_url)
+        config = PushConfig.objects.filter(identifier=SANDBOX_IDENTIFIER).first()
+        if config is not None:
+            if config.server_url != server_url and "/sandbox/" in config.server_url:
+                config.server_url = server_url
+                config.save(update_fields=["server_url", "updated_at"])
+            return config, False
+        config = PushConfig(enabled=True, identifier=SANDBOX_IDENTIFIER,
+                            system_name=SANDBOX_SYSTEM_NAME, server_url=server_url,
+                            push_type="ecology")
+        config.full_clean()
+        params = config.transport_class.Params(data=SANDBOX_PARAMS)
+        if not params.is_valid():
+            raise CommandError(f"Demo push config parameters refused: {params.errors}")
+        config.set_params(dict(params.validated_data))
+        config.save()
+        return config, True
 
     def _directory(self):
         for kind, items in DIRECTORY:
@@ -191,6 +231,16 @@ class Command(BaseCommand):
              "node_name": "财务审批", "operator": "wangfang", "status": "running",
              "sign_opinions": [opinion], "occurred_at": _ago(now, 239)},
         ]
+
+
+def sandbox_url(admin_url):
+    """The sandbox's e-cology address on the console the admin URL belongs to:
+    http://127.0.0.1:8000/admin/ → http://127.0.0.1:8000/sandbox/ecology."""
+    parts = urlsplit(admin_url)
+    path = parts.path.rstrip("/")
+    if path.endswith("/admin"):
+        path = path[: -len("/admin")]
+    return urlunsplit((parts.scheme, parts.netloc, path + "/sandbox/ecology", "", ""))
 
 
 def _ago(now, minutes):
