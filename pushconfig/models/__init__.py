@@ -2,5 +2,6 @@
 from .config import PersonRule, PushConfig
 from .log import DeliveryLane, PushAttempt, PushRecord
 from .sandbox import SandboxArrival, SandboxBehaviour, SandboxMode, SandboxProtocol  # noqa: F401
+from .scope import AdminScope
 
-__all__ = ["DeliveryLane", "PersonRule", "PushAttempt", "PushConfig", "PushRecord"]
+__all__ = ["AdminScope", "DeliveryLane", "PersonRule", "PushAttempt", "PushConfig", "PushRecord"]
