@@ -143,7 +143,7 @@ class Transport:
             raise TransportError(_("Timed out waiting for %(url)s.") % {"url": url}) from None
         except requests.ConnectionError as exc:
             raise TransportError(_("Cannot connect to %(url)s: %(error)s")
-                                 % {"url": url, "error": _short(exc)}) from None
+                                 % {"url": url, "error": short_error(exc)}) from None
         except requests.RequestException as exc:
             raise TransportError(str(exc), permanent=True) from None
         if response.status_code == 429 or response.status_code >= 500 or response.status_code == 408:
@@ -173,7 +173,7 @@ class Transport:
         return data
 
 
-def _short(exc):
+def short_error(exc):
     text = str(exc)
     return text if len(text) < 200 else text[:200] + "…"
 

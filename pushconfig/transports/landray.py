@@ -34,7 +34,7 @@ from rest_framework import serializers
 from integration.vocabulary import BusinessStatus, DataSet
 
 from . import register
-from .base import TIMEOUT, Delivery, Transport, TransportError, _short, oa_datetime
+from .base import TIMEOUT, Delivery, Transport, TransportError, short_error, oa_datetime
 
 NAMESPACE = "http://webservice.notify.sys.kmss.landray.com/"
 BINDING = f"{{{NAMESPACE}}}ISysNotifyTodoWebServiceServiceSoapBinding"
@@ -197,13 +197,13 @@ class LandraySoap(Transport):
             raise TransportError(_("Timed out waiting for %(url)s.") % {"url": url}) from None
         except requests.ConnectionError as exc:
             raise TransportError(_("Cannot connect to %(url)s: %(error)s")
-                                 % {"url": url, "error": _short(exc)}) from None
+                                 % {"url": url, "error": short_error(exc)}) from None
         except requests.RequestException as exc:
             raise TransportError(str(exc), permanent=True) from None
         except (zeep.exceptions.ValidationError, TypeError, ValueError) as exc:
             # Our arguments do not fit the WSDL: a bug or bad data, not worth retrying.
             raise TransportError(_("The call does not fit the WSDL: %(error)s")
-                                 % {"error": _short(exc)}, permanent=True) from None
+                                 % {"error": short_error(exc)}, permanent=True) from None
         return self.parse(client, service, operation, response)
 
     def parse(self, client, service, operation, response):
@@ -230,7 +230,7 @@ class LandraySoap(Transport):
                     permanent=status_is_permanent(status), http_status=status,
                     response=text) from None
             raise TransportError(_("The target's answer is not a SOAP answer: %(error)s")
-                                 % {"error": _short(exc)}, http_status=status,
+                                 % {"error": short_error(exc)}, http_status=status,
                                  response=text) from None
         return result, status, text
 
