@@ -176,9 +176,13 @@ class WebhookTransport(Transport):
     def post_standard(self, msg_id, payload):
         raw = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         timestamp = str(int(time.time()))
-        keys = [decode_secret(self.params["secret"])]
-        if self.params.get("previous_secret"):
-            keys.append(decode_secret(self.params["previous_secret"]))
+        try:
+            keys = [decode_secret(self.params.get("secret"))]
+            if self.params.get("previous_secret"):
+                keys.append(decode_secret(self.params["previous_secret"]))
+        except ValueError:
+            raise TransportError(_("The signing secret is not “whsec_” followed by base64: "
+                                   "correct the config's parameters."), permanent=True) from None
         headers = {
             "webhook-id": msg_id, "webhook-timestamp": timestamp,
             "webhook-signature": " ".join(standard_signature(k, msg_id, timestamp, raw)
@@ -246,4 +250,4 @@ def item_data(item):
 
 
 def _utc(value):
-    return value.astimezone(dt.timezone.utc).isoformat()
+    return value.astimezone(dt.UTC).isoformat()

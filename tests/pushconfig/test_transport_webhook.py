@@ -349,6 +349,17 @@ def test_it_treats_a_closed_port_as_transient(api):
 
 
 @pytest.mark.django_db
+def test_it_fails_permanently_without_a_call_when_the_stored_secret_is_unusable(api, target):
+    config = webhook_config(target.url, signing="standard", secret="not-a-whsec-secret")
+    post(api, todo_event(occurred_at=T.format(1)))
+    deliver_all(config)
+    rec = PushRecord.objects.get(config=config)
+    assert (rec.outcome, rec.permanent) == ("failed", True)
+    assert "whsec_" in rec.reason
+    assert target.requests == []
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("params, secrets", [
     ({**STANDARD, "previous_secret": OLD_SECRET}, (SECRET, OLD_SECRET)),
     (CALLBACK, (TOKEN,)),
