@@ -99,8 +99,7 @@ class WiseduParams(serializers.Serializer):
                                      "(result.code) reaches inside objects. Default: "
                                      "{default}."), DEFAULTS["successField"]))
     successValue = serializers.CharField(
-        required=False, default=DEFAULTS["successValue"], max_length=100, allow_blank=True,
-        label="successValue",
+        required=False, default=DEFAULTS["successValue"], max_length=100, label="successValue",
         help_text=_help(gettext_lazy("Value of that field on success, compared as text "
                                      "(true / false for booleans). Default: {default}."),
                         DEFAULTS["successValue"]))
