@@ -10,7 +10,12 @@ from rest_framework import serializers
 
 from pushconfig.models import PushAttempt, PushConfig, PushRecord
 from pushconfig.transports import (
-    REGISTRY, Delivery, Transport, custom_choices, push_type_choices, register,
+    REGISTRY,
+    Delivery,
+    Transport,
+    custom_choices,
+    push_type_choices,
+    register,
 )
 from tests.integration.helpers import todo_event
 
