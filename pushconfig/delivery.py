@@ -65,6 +65,13 @@ def session_for(config):
     return session
 
 
+def close_sessions():
+    """Close every cached HTTP session (tests, and a worker shutting down cleanly)."""
+    while _sessions:
+        _updated, session = _sessions.popitem()[1]
+        session.close()
+
+
 def transport_for(config):
     cls = config.transport_class
     return cls(config, config.get_params(), session_for(config))

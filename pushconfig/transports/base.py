@@ -24,8 +24,8 @@ from integration.secrets import mask
 
 TIMEOUT = (5, 15)  # connect, read (seconds)
 # Keys masked in every logged request, whatever the transport calls its parameters.
-SECRET_KEYS = {"access_token", "accessToken", "password", "app_secret", "appSecret", "secret",
-               "token", "sign"}
+SECRET_KEYS = {"access_token", "accessToken", "refresh_token", "refreshToken", "password",
+               "app_secret", "appSecret", "secret", "token", "sign"}
 
 
 @dataclass
