@@ -25,7 +25,7 @@ class Migration(migrations.Migration):
                 ('fail_first_n', models.PositiveIntegerField(default=2, help_text='How many calls “fail the first N calls” fails, counted from the last save of this behaviour.', validators=[django.core.validators.MaxValueValidator(1000)], verbose_name='N')),
                 ('failed', models.PositiveIntegerField(default=0, editable=False, verbose_name='calls failed so far')),
                 ('username', models.CharField(blank=True, help_text='Empty: any credentials are accepted. Landray: the user of the SOAP header (a wrong one gets a SOAP fault); E10: the app_key of the token calls.', max_length=100, verbose_name='expected user')),
-                ('password', integration.secrets.EncryptedTextField(blank=True, help_text='Landray: the password of the SOAP header; E10: the app_secret.', verbose_name='expected password')),
+                ('password', integration.secrets.EncryptedTextField(blank=True, help_text='Landray: the password of the SOAP header; E10: the app_secret; webhook: the signing secret (whsec_…) or the task-callback token, and signatures are checked when it is set.', verbose_name='expected password')),
                 ('updated_at', models.DateTimeField(auto_now=True, verbose_name='updated at')),
             ],
             options={

@@ -92,7 +92,9 @@ class SandboxBehaviour(models.Model):
                     "(a wrong one gets a SOAP fault); E10: the app_key of the token calls."))
     password = EncryptedTextField(
         _("expected password"), blank=True,
-        help_text=_("Landray: the password of the SOAP header; E10: the app_secret."))
+        help_text=_("Landray: the password of the SOAP header; E10: the app_secret; webhook: the "
+                    "signing secret (whsec_…) or the task-callback token, and signatures are "
+                    "checked when it is set."))
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 
     class Meta:

@@ -2,10 +2,11 @@
 
 A protocol subclass must provide:
 - `key` (a SandboxProtocol value) and `default_refusal` (the message of its "refuse" mode);
-- `read(request, operation)` → an `Arrival`: the parsed, masked body, a one-line summary, and
-  either a `reply` (an answer that bypasses the behaviour: wrong method, unknown operation, a
-  token call) or a `rejection` (what the real system answers to this request whatever the
-  behaviour says, short of an outage: a missing field, a bad token, bad credentials);
+- `read(request, operation, behaviour)` → an `Arrival`: the parsed, masked body, a one-line
+  summary, and either a `reply` (an answer that bypasses the behaviour: wrong method, unknown
+  operation, a token call) or a `rejection` (what the real system answers to this request
+  whatever the behaviour says, short of an outage: a missing field, a bad token, bad
+  credentials);
 - `success(arrival)` and `refusal(arrival, message)`: the target's own success and business
   failure shapes.
 `unavailable(behaviour)` (HTTP 503 with Retry-After, plain text, as a gateway answers) is
@@ -79,7 +80,7 @@ class Protocol:
     key = ""
     default_refusal = ""
 
-    def read(self, request, operation) -> Arrival:
+    def read(self, request, operation, behaviour) -> Arrival:
         raise TypeError(f"{type(self).__name__} must implement read()")
 
     def success(self, arrival) -> Answer:
@@ -100,13 +101,15 @@ class Protocol:
 
 # -- reading -----------------------------------------------------------------------------------
 def read_body(request) -> bytes:
+    """The raw body, at most MAX_BODY_BYTES. Read through `request.body`, so that Django can
+    still parse a multipart form from it afterwards."""
     try:
         declared = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
         declared = 0
     if declared > MAX_BODY_BYTES:
         raise BodyTooBig
-    body = request.read(MAX_BODY_BYTES + 1)
+    body = request.body
     if len(body) > MAX_BODY_BYTES:
         raise BodyTooBig
     return body

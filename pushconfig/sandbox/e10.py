@@ -21,7 +21,7 @@ from django.utils.crypto import constant_time_compare
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from ..models import SandboxBehaviour, SandboxProtocol
+from ..models import SandboxProtocol
 from .base import (Answer, Arrival, Protocol, as_text, bad_datetime, clean, datetime_message,
                    masked, missing, params_of, parse_json_object, read_body, required_message,
                    short)
@@ -56,7 +56,7 @@ class E10(Protocol):
     default_refusal = gettext_lazy("The receiver does not exist.")
 
     # -- token calls ----------------------------------------------------------------------
-    def read_oauth(self, request, operation):
+    def read_oauth(self, request, operation, behaviour):
         if operation not in OAUTH:
             return Arrival(operation[:64], reply=Answer(
                 404, _("No such operation: %(operation)s.") % {"operation": operation[:64]},
@@ -67,10 +67,10 @@ class E10(Protocol):
         arrival = Arrival("oauth2/" + operation, body=shown, text=as_text(shown),
                           summary=short(params.get("corpid"), params.get("app_key"),
                                         params.get("grant_type")))
-        arrival.reply = getattr(self, "_" + operation)(params)
+        arrival.reply = getattr(self, "_" + operation)(params, behaviour)
         return arrival
 
-    def _authorize(self, params):
+    def _authorize(self, params, behaviour):
         absent = missing(params, ("corpid", "response_type"))
         if absent:
             return token_error("400", required_message(absent))
@@ -82,7 +82,7 @@ class E10(Protocol):
         code = issue("code", {"corpid": str(params["corpid"])})
         return token_ok({"code": code, "state": state})
 
-    def _access_token(self, params):
+    def _access_token(self, params, behaviour):
         absent = missing(params, ("app_key", "app_secret", "grant_type", "code"))
         if absent:
             return token_error("400", required_message(absent))
@@ -91,12 +91,13 @@ class E10(Protocol):
         code = redeem("code", params["code"], CODE_SECONDS)
         if code is None:
             return token_error("401", _("The code is invalid or expired."))
-        refused = credentials_problem(str(params["app_key"]), str(params["app_secret"]))
+        refused = credentials_problem(behaviour, str(params["app_key"]),
+                                      str(params["app_secret"]))
         if refused:
             return token_error("401", refused)
         return token_ok(tokens(code["corpid"], str(params["app_key"])))
 
-    def _refresh_token(self, params):
+    def _refresh_token(self, params, behaviour):
         absent = missing(params, ("grant_type", "refresh_token"))
         if absent:
             return token_error("400", required_message(absent))
@@ -108,7 +109,7 @@ class E10(Protocol):
         return token_ok(tokens(grant["corpid"], grant["app_key"]))
 
     # -- the todo receiver ----------------------------------------------------------------
-    def read(self, request, operation):
+    def read(self, request, operation, behaviour):
         if request.method != "POST":
             return self.method_not_allowed(operation)
         raw = read_body(request)
@@ -163,8 +164,7 @@ def tokens(corpid, app_key):
             "expires_in": TOKEN_SECONDS}
 
 
-def credentials_problem(app_key, app_secret):
-    behaviour = SandboxBehaviour.of(SandboxProtocol.E10)
+def credentials_problem(behaviour, app_key, app_secret):
     if behaviour.username and not (constant_time_compare(app_key, behaviour.username)
                                    and constant_time_compare(app_secret, behaviour.password)):
         return _("app_key or app_secret is wrong.")

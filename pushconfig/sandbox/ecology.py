@@ -39,7 +39,7 @@ class Ecology(Protocol):
     key = SandboxProtocol.ECOLOGY
     default_refusal = gettext_lazy("The receiver does not exist.")
 
-    def read(self, request, operation):
+    def read(self, request, operation, behaviour):
         if operation not in OPERATIONS:
             return Arrival(operation[:64], reply=Answer(
                 404, _("No such operation: %(operation)s.") % {"operation": operation[:64]},

@@ -14,13 +14,14 @@ import json
 from pathlib import Path
 
 from django.http import Http404, HttpResponse
+from django.utils.crypto import constant_time_compare
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from lxml import etree
 
 from integration.secrets import mask
 
-from ..models import SandboxBehaviour, SandboxProtocol
+from ..models import SandboxProtocol
 from .base import (Answer, Arrival, Protocol, as_text, bad_datetime, clean, datetime_message,
                    missing, read_body, required_message, short)
 
@@ -52,7 +53,7 @@ class Landray(Protocol):
     key = SandboxProtocol.LANDRAY
     default_refusal = gettext_lazy("The target person does not exist.")
 
-    def read(self, request, operation=""):
+    def read(self, request, operation, behaviour):
         if request.method != "POST":
             return self.method_not_allowed("", "GET, POST")
         raw = read_body(request)
@@ -69,7 +70,7 @@ class Landray(Protocol):
                           text=self.masked_xml(envelope) or as_text(fields),
                           summary=short(fields.get("modelId"), fields.get("subject"),
                                         fields.get("targets")))
-        refused = self.credentials_problem(header)
+        refused = self.credentials_problem(header, behaviour)
         if refused:
             arrival.rejection = self.fault(Fault("Client", refused))
             return arrival
@@ -86,12 +87,16 @@ class Landray(Protocol):
         except etree.XMLSyntaxError as exc:
             raise Fault("Client", _("Malformed XML: %(error)s") % {"error": str(exc)[:200]}) \
                 from None
+        if envelope.getroottree().docinfo.doctype:
+            raise Fault("Client", _("A SOAP message may not hold a document type declaration."))
         if envelope.tag != f"{{{SOAP_ENV}}}Envelope":
             raise Fault("VersionMismatch", _("Not a SOAP 1.1 envelope."))
         payload = envelope.find(f"{{{SOAP_ENV}}}Body")
         if payload is None or len(payload) != 1:
             raise Fault("Client", _("The SOAP Body must hold exactly one element."))
         wrapper = payload[0]
+        if not isinstance(wrapper.tag, str):  # a comment, an entity, a processing instruction
+            raise Fault("Client", _("The SOAP Body must hold exactly one element."))
         name = etree.QName(wrapper)
         if name.namespace != NAMESPACE or name.localname not in OPERATIONS:
             raise Fault("Client", _("Unknown operation %(operation)s.")
@@ -116,12 +121,12 @@ class Landray(Protocol):
             element.text = mask(element.text or "")
         return clean(etree.tostring(envelope, encoding="unicode"))[:100_000]
 
-    def credentials_problem(self, header):
-        behaviour = SandboxBehaviour.of(self.key)
+    def credentials_problem(self, header, behaviour):
         if not behaviour.username:
             return ""
-        if (header.get("user"), header.get("password")) != (behaviour.username,
-                                                            behaviour.password):
+        user, password = header.get("user") or "", header.get("password") or ""
+        if not (constant_time_compare(user, behaviour.username)
+                and constant_time_compare(password, behaviour.password or "")):
             return _("Authentication failed: wrong user or password in RequestSOAPHeader.")
         return ""
 

@@ -38,7 +38,7 @@ def handle(request, protocol, operation, read):
         raise Http404(_("The sandbox is switched off (SANDBOX_ENABLED)."))
     behaviour = SandboxBehaviour.of(protocol.key)
     try:
-        arrival = read()
+        arrival = read(behaviour)
     except BodyTooBig:
         arrival = Arrival(operation[:64], reply=Answer(
             413, _("The body is larger than %(size)d bytes.") % {"size": MAX_BODY_BYTES},
@@ -64,17 +64,17 @@ def decide(protocol, arrival, behaviour):
 
 @csrf_exempt
 def ecology(request, operation):
-    return handle(request, ECOLOGY, operation, lambda: ECOLOGY.read(request, operation))
+    return handle(request, ECOLOGY, operation, lambda b: ECOLOGY.read(request, operation, b))
 
 
 @csrf_exempt
 def e10_oauth(request, operation):
-    return handle(request, E10_API, operation, lambda: E10_API.read_oauth(request, operation))
+    return handle(request, E10_API, operation, lambda b: E10_API.read_oauth(request, operation, b))
 
 
 @csrf_exempt
 def e10_receive(request):
-    return handle(request, E10_API, RECEIVE, lambda: E10_API.read(request, RECEIVE))
+    return handle(request, E10_API, RECEIVE, lambda b: E10_API.read(request, RECEIVE, b))
 
 
 @csrf_exempt
@@ -83,12 +83,12 @@ def landray(request):
         if not enabled():
             raise Http404(_("The sandbox is switched off (SANDBOX_ENABLED)."))
         return wsdl_response(request)
-    return handle(request, LANDRAY, "", lambda: LANDRAY.read(request))
+    return handle(request, LANDRAY, "", lambda b: LANDRAY.read(request, "", b))
 
 
 @csrf_exempt
 def webhook(request, rest):
-    return handle(request, WEBHOOK, rest, lambda: WEBHOOK.read(request, rest))
+    return handle(request, WEBHOOK, rest, lambda b: WEBHOOK.read(request, rest, b))
 
 
 def index(request):
