@@ -1,0 +1,285 @@
+"""/api/v1/push-configs/ (CRUD, and POST <id>/test-connection) and /api/v1/push-types/ (each
+push type with its parameter schema and suite parameters).
+
+Parameters are validated by `pushconfig.params.validate_params`, the function the admin form
+uses. Secrets are write-only: answers show them masked, and a secret sent blank, left out, or
+sent back masked keeps the stored value.
+"""
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import transaction
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from drf_spectacular.utils import extend_schema, extend_schema_field
+from rest_framework import serializers, viewsets
+from rest_framework.decorators import action
+from rest_framework.permissions import BasePermission
+from rest_framework.response import Response
+
+from integration.models import Subcompany, Workflow, WorkflowType
+from integration.vocabulary import BUSINESS_STATUSES_BY_DATA_SET, DataSet
+
+from ..models import PersonRule, PushConfig
+from ..models.scope import restrict, scoped_organization
+from ..params import (
+    ParamsInvalid,
+    params_schema,
+    store_params,
+    stored_class,
+    transport_class,
+    validate_params,
+)
+from ..transports import CUSTOM, REGISTRY, UnknownTransport
+from .operations import check_connection, delivery_as_dict
+
+
+def requires(perm):
+    """A permission class that asks for one model permission."""
+
+    class HasPermission(BasePermission):
+        def has_permission(self, request, view):
+            user = request.user
+            return bool(user and user.is_authenticated and user.has_perm(perm))
+
+    HasPermission.__name__ = "Has_" + perm.replace(".", "_")
+    return HasPermission
+
+
+class PersonRuleSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = PersonRule
+        fields = ["kind", "target"]
+
+    def validate(self, attrs):
+        if attrs["kind"] != PersonRule.Kind.EVERYONE and not attrs.get("target"):
+            raise serializers.ValidationError({"target": _("Name the entry's OA id.")})
+        if attrs["kind"] == PersonRule.Kind.EVERYONE:
+            attrs["target"] = ""
+        return attrs
+
+
+@extend_schema_field({"type": "object", "additionalProperties": True,
+                      "description": "The push type's parameters (see /api/v1/push-types/)."})
+class ParamsField(serializers.JSONField):
+    pass
+
+
+class PushConfigSerializer(serializers.ModelSerializer):
+    push_type = serializers.CharField(
+        max_length=40, help_text=gettext_lazy("A key of /api/v1/push-types/, or “custom”."))
+    implementation = serializers.CharField(
+        max_length=200, required=False, allow_blank=True,
+        help_text=gettext_lazy("For the custom push type: the key of a registered custom "
+                               "class. Filled from the push type otherwise."))
+    push_type_label = serializers.SerializerMethodField()
+    params = ParamsField(
+        required=False,
+        help_text=gettext_lazy("The push type's parameters. Secrets are write-only and shown "
+                               "masked; send one blank, leave it out or send the mask back to "
+                               "keep the stored value. On PATCH, parameters left out keep "
+                               "their values."))
+    organization = serializers.SlugRelatedField(
+        slug_field="external_id", queryset=Subcompany.objects.all(), allow_null=True,
+        required=False,
+        help_text=gettext_lazy("The OA id of the owning subcompany (decentralised "
+                               "administration). A scoped administrator may only name theirs."))
+    person_rules = PersonRuleSerializer(many=True, required=False)
+    scope_workflows = serializers.SlugRelatedField(
+        slug_field="workflow_id", many=True, required=False, queryset=Workflow.objects.all())
+    intercepted_workflow_types = serializers.SlugRelatedField(
+        slug_field="external_id", many=True, required=False, queryset=WorkflowType.objects.all())
+    intercepted_statuses = serializers.JSONField(
+        required=False,
+        help_text=gettext_lazy("Per data set, the business statuses not pushed, e.g. "
+                               "{\"todo\": [\"cc\"]}."))
+
+    class Meta:
+        model = PushConfig
+        fields = ["id", "enabled", "identifier", "system_name", "organization", "server_url",
+                  "person_mapping", "push_type", "implementation", "push_type_label", "params",
+                  "filter_duplicates", "backfill_missing_todo", "person_scope", "person_rules",
+                  "workflow_scope", "scope_workflows", "business_interception",
+                  "intercepted_statuses", "intercepted_workflow_types", "created_at",
+                  "updated_at"]
+
+    def get_push_type_label(self, obj) -> str:
+        try:
+            return str(obj.transport_class.label)
+        except UnknownTransport:
+            return ""
+
+    def to_representation(self, instance):
+        data = super().to_representation(instance)
+        try:
+            data["params"] = instance.masked_params()
+        except UnknownTransport:
+            data["params"] = {}
+        return data
+
+    def validate_intercepted_statuses(self, value):
+        if not isinstance(value, dict):
+            raise serializers.ValidationError(_("Send an object: data set → list of statuses."))
+        errors = {}
+        for data_set, statuses in value.items():
+            if data_set not in DataSet.values:
+                errors[data_set] = [_("Not a data set.")]
+                continue
+            allowed = BUSINESS_STATUSES_BY_DATA_SET[DataSet(data_set)]
+            if not isinstance(statuses, list) or any(s not in allowed for s in statuses):
+                errors[data_set] = [_("Use business statuses of this data set: %(allowed)s.")
+                                    % {"allowed": ", ".join(allowed)}]
+        if errors:
+            raise serializers.ValidationError(errors)
+        return {k: list(dict.fromkeys(v)) for k, v in value.items() if v}
+
+    def validate(self, attrs):
+        instance = self.instance
+        push_type = attrs.get("push_type", instance.push_type if instance else "")
+        implementation = attrs.get("implementation", instance.implementation if instance else "")
+        if push_type != CUSTOM:
+            implementation = ""
+        try:
+            cls = transport_class(push_type, implementation)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict) from None
+        attrs["push_type"] = push_type
+        attrs["implementation"] = implementation if cls.custom else cls.implementation
+
+        self.previous_class = stored_class(instance)
+        self.cleaned_params = None
+        if "params" in attrs or self.previous_class is not cls:
+            data = attrs.pop("params", None)
+            if data is None:
+                data = {}
+            if self.partial and self.previous_class is cls and isinstance(data, dict):
+                kept = {k: v for k, v in instance.get_params().items()
+                        if k not in cls.secret_params and k in cls.Params().fields}
+                data = {**kept, **data}
+            try:
+                self.cleaned_params = validate_params(push_type, implementation, data, instance)
+            except ParamsInvalid as exc:
+                raise serializers.ValidationError({"params": exc.errors}) from None
+            except DjangoValidationError as exc:
+                raise serializers.ValidationError(exc.message_dict) from None
+
+        organization = scoped_organization(self.context["request"].user)
+        if organization is not None:
+            named = attrs.get("organization", organization)
+            if named != organization:
+                raise serializers.ValidationError({"organization": _(
+                    "You administer %(organization)s only.") % {"organization": organization}})
+            attrs["organization"] = organization
+        return attrs
+
+    def _save_relations(self, config, rules, workflows, types):
+        if workflows is not None:
+            config.scope_workflows.set(workflows)
+        if types is not None:
+            config.intercepted_workflow_types.set(types)
+        if rules is not None:
+            config.person_rules.all().delete()
+            PersonRule.objects.bulk_create(PersonRule(config=config, **rule) for rule in rules)
+
+    @transaction.atomic
+    def create(self, validated_data):
+        rules = validated_data.pop("person_rules", None)
+        workflows = validated_data.pop("scope_workflows", None)
+        types = validated_data.pop("intercepted_workflow_types", None)
+        config = PushConfig(**validated_data)
+        store_params(config, self.cleaned_params)
+        config.save()
+        self._save_relations(config, rules, workflows, types)
+        return config
+
+    @transaction.atomic
+    def update(self, instance, validated_data):
+        rules = validated_data.pop("person_rules", None)
+        workflows = validated_data.pop("scope_workflows", None)
+        types = validated_data.pop("intercepted_workflow_types", None)
+        for name, value in validated_data.items():
+            setattr(instance, name, value)
+        if self.cleaned_params is not None:
+            store_params(instance, self.cleaned_params, self.previous_class)
+        instance.save()
+        self._save_relations(instance, rules, workflows, types)
+        return instance
+
+
+class DeliveryOut(serializers.Serializer):
+    ok = serializers.BooleanField()
+    reason = serializers.CharField()
+    permanent = serializers.BooleanField()
+    http_status = serializers.IntegerField(allow_null=True)
+    request = serializers.DictField(help_text="What was sent, secrets masked.")
+    response = serializers.CharField(help_text="The target's answer, as received.")
+    duration_ms = serializers.IntegerField(allow_null=True)
+    error_class = serializers.CharField()
+
+
+@extend_schema(tags=["push"])
+class PushConfigViewSet(viewsets.ModelViewSet):
+    """Push configs (统一待办推送设置): one target system each. A scoped administrator
+    (decentralised administration) sees and edits only its organization's configs."""
+
+    serializer_class = PushConfigSerializer
+    filterset_fields = ["enabled", "push_type", "identifier"]
+    search_fields = ["system_name", "identifier"]
+    lookup_value_regex = r"\d+"
+
+    def get_queryset(self):
+        query = PushConfig.objects.select_related("organization").prefetch_related(
+            "person_rules", "scope_workflows", "intercepted_workflow_types")
+        return restrict(query, self.request.user)
+
+    @extend_schema(request=None, responses={200: DeliveryOut})
+    @action(detail=True, methods=["post"], url_path="test-connection",
+            permission_classes=[requires("pushconfig.change_pushconfig")])
+    def test_connection(self, request, pk=None):
+        """Send the push type's harmless test request and answer with the target's reply.
+        Needs pushconfig.change_pushconfig. The answer is 200 whatever the target said:
+        `ok` tells."""
+        return Response(delivery_as_dict(check_connection(self.get_object())))
+
+
+class ParamSchemaOut(serializers.Serializer):
+    name = serializers.CharField()
+    label = serializers.CharField()
+    type = serializers.CharField()
+    required = serializers.BooleanField()
+    secret = serializers.BooleanField()
+    help_text = serializers.CharField()
+    choices = serializers.ListField(child=serializers.DictField(), required=False)
+    default = serializers.JSONField(required=False)
+    max_length = serializers.IntegerField(required=False)
+
+
+class PushTypeOut(serializers.Serializer):
+    key = serializers.CharField(help_text="The registry key.")
+    push_type = serializers.CharField(help_text="What to send as push_type (“custom” for "
+                                                "custom classes, whose key is then the "
+                                                "implementation).")
+    label = serializers.CharField()
+    implementation = serializers.CharField(help_text="The implementation class name.")
+    custom = serializers.BooleanField()
+    params = ParamSchemaOut(many=True)
+    secret_params = serializers.ListField(child=serializers.CharField())
+    suite_params = serializers.ListField(child=serializers.CharField())
+
+
+def push_type_entry(key, cls):
+    return {"key": key, "push_type": CUSTOM if cls.custom else key, "label": str(cls.label),
+            "implementation": cls.implementation, "custom": cls.custom,
+            "params": params_schema(cls), "secret_params": list(cls.secret_params),
+            "suite_params": list(cls.suite_params)}
+
+
+@extend_schema(tags=["push"])
+class PushTypeViewSet(viewsets.ViewSet):
+    """The registered push types with their parameters: what the admin form shows and what
+    push-configs validates. Needs pushconfig.view_pushconfig."""
+
+    permission_classes = [requires("pushconfig.view_pushconfig")]
+
+    @extend_schema(responses={200: PushTypeOut(many=True)})
+    def list(self, request):
+        return Response([push_type_entry(key, cls) for key, cls in REGISTRY.items()])
+

@@ -1,0 +1,14 @@
+from rest_framework.routers import DefaultRouter
+
+from .configs import PushConfigViewSet, PushTypeViewSet
+from .logs import PushRecordViewSet
+
+router = DefaultRouter()
+# As in integration.api.urls: the final slash is optional (a 301 on a POST loses the body).
+router.trailing_slash = "/?"
+router.include_root_view = False  # /api/v1/ is integration's root view
+router.register("push-configs", PushConfigViewSet, basename="push-config")
+router.register("push-types", PushTypeViewSet, basename="push-type")
+router.register("push-logs", PushRecordViewSet, basename="push-log")
+
+urlpatterns = router.urls
