@@ -19,7 +19,7 @@ from django.views.decorators.csrf import csrf_exempt
 from ..models import SandboxBehaviour, SandboxMode
 from ..models.sandbox import MAX_DELAY
 from . import store
-from .base import Answer, Arrival, BodyTooBig, MAX_BODY_BYTES
+from .base import MAX_BODY_BYTES, Answer, Arrival, BodyTooBig
 from .e10 import E10, RECEIVE
 from .ecology import Ecology
 from .landray import Landray, wsdl_response

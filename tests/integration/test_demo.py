@@ -11,6 +11,7 @@ from integration.models import (
     Department, Group, InboundEvent, PartTimeIdentity, Person, Post, Request, Role, Subcompany,
     TodoItem, Workflow, WorkflowNode, WorkflowType,
 )
+from pushconfig import delivery
 from pushconfig.models import PushConfig, PushRecord, SandboxArrival
 from tests.pushconfig.conftest import deliver_all
 
@@ -90,8 +91,17 @@ def test_it_keeps_an_administrators_edits_and_follows_the_consoles_address():
     assert PushConfig.objects.count() == 1
 
 
+@pytest.fixture
+def push_sessions():
+    """Closes the push sessions kept per config afterwards: a kept-alive connection would hold
+    a live server thread, and its database connection, open past the test."""
+    yield
+    delivery.close_sessions()
+
+
 @pytest.mark.django_db(transaction=True)
-def test_it_pushes_the_demo_todos_to_the_sandbox_at_once(live_server, monkeypatch):
+def test_it_pushes_the_demo_todos_to_the_sandbox_at_once(live_server, monkeypatch,
+                                                          push_sessions):
     monkeypatch.setattr("pushconfig.pipeline.enqueue_lanes", lambda lanes: None)  # no broker
     demo("--password", "pw-demo-1", "--url", live_server.url + "/admin/")
     config = PushConfig.objects.get(identifier="sandbox-demo")
