@@ -291,7 +291,9 @@ class PushConfigAdmin(admin.ModelAdmin):
                                                 args=[config.pk]))
         context = {
             **self.admin_site.each_context(request),
-            "opts": self.model._meta, "form": form, "suite": cls,
+            "opts": self.model._meta, "form": form,
+            # A dict, not the class: templates call what is callable.
+            "suite": {"label": cls.label, "implementation": cls.implementation},
             "title": _("Create from the %(suite)s suite") % {"suite": cls.label},
             "suites_url": reverse("admin:pushconfig_pushconfig_suites"),
         }

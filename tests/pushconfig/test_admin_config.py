@@ -242,7 +242,8 @@ def test_it_lists_suites_from_the_changelist(staff):
 
 def test_it_creates_a_disabled_config_from_a_suite_asking_only_its_parameters(staff):
     url = reverse("admin:pushconfig_pushconfig_suite", args=["ecology"])
-    page = staff.get(url).content.decode()
+    page = staff.get(url, **EN).content.decode()
+    assert "&rsaquo; e-cology 8/9" in page and "WPushEcologyRest" in page
     assert 'name="param_sysCode"' in page and 'name="param_toViewRemark"' not in page
     assert 'name="person_scope"' not in page
     r = staff.post(url, {"identifier": "oa-suite", "system_name": "套件OA",
