@@ -302,7 +302,10 @@ def test_it_stores_headers_without_cookies_and_masks_credentials(client):
     post_json(client, E10_OAUTH + "access_token", {"app_key": "k", "app_secret": "top-secret",
                                                    "grant_type": "authorization_code",
                                                    "code": "c"})
-    first, second = arrivals()
+    client.post(E10_RECEIVE + "?access_token=token-in-the-query-string&x=1", "{}",
+                content_type="application/json")
+    first, second, third = arrivals()
+    assert "token-in-the-query-string" not in third.path and third.path.endswith("&x=1")
     assert "Cookie" not in first.headers
     assert first.headers["X-Trace"] == "t-1"
     assert first.headers["Authorization"].startswith("••••") and \
@@ -765,3 +768,24 @@ def test_it_edits_one_behaviour_per_protocol_in_the_admin(client, admin):
     behaviour.refresh_from_db()
     assert behaviour.password == ""
     assert client.get("/admin/pushconfig/sandboxbehaviour/add/").status_code == 403
+
+
+@pytest.mark.postgres_only  # concurrent writers: SQLite's shared-cache test database locks
+@pytest.mark.django_db(transaction=True)
+def test_it_fails_exactly_n_calls_when_they_come_at_once():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from django.db import connection
+
+    behaviour = behave("ecology", mode="fail_first_n", fail_first_n=3)
+
+    def take(_n):
+        try:
+            return SandboxBehaviour.objects.get(pk=behaviour.pk).take_failure()
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        taken = list(pool.map(take, range(16)))
+    assert taken.count(True) == 3
+    assert SandboxBehaviour.of("ecology").failed == 3
