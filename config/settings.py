@@ -135,6 +135,10 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "PushRecordKindEnum": "pushconfig.vocabulary.RecordKind",
+        "ScopeEnum": "pushconfig.vocabulary.Scope",
+    },
 }
 
 # --- Celery -------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ from integration.models import Subcompany
 from integration.vocabulary import BUSINESS_STATUSES_BY_DATA_SET
 
 from ..api.operations import check_connection, describe
-from ..models import AdminScope, PersonRule, PushConfig
+from ..models import AdminScope, PersonRule, PushConfig, PushRecord
 from ..models.scope import restrict, scoped_organization
 from ..transports import CUSTOM, REGISTRY, UnknownTransport, get_transport_class, push_type_choices
 from .forms import PARAM, STATUSES, PushConfigForm, build_config_form, build_suite_form
@@ -67,6 +67,21 @@ class PushConfigAdmin(admin.ModelAdmin):
     inlines = [PersonRuleInline]
     autocomplete_fields = ["scope_workflows", "intercepted_workflow_types"]
     actions = ["enable_configs", "disable_configs", "test_connections"]
+
+    # -- deleting: the push log goes in chunks, and is counted, not listed --------------------
+    def get_deleted_objects(self, objs, request):
+        """Summarise the push log instead of listing (and loading) every record of it."""
+        to_delete = [str(obj) for obj in objs]
+        model_count = {PushConfig._meta.verbose_name_plural: len(to_delete),
+                       PushRecord._meta.verbose_name_plural:
+                           PushRecord.objects.filter(config__in=objs).count()}
+        perms_needed = set() if self.has_delete_permission(request) else {
+            PushConfig._meta.verbose_name}
+        return to_delete, model_count, perms_needed, []
+
+    def delete_queryset(self, request, queryset):
+        for config in queryset:
+            config.delete()
 
     # -- the push type this request shows ------------------------------------------------------
     def chosen_type(self, request, obj=None):

@@ -96,6 +96,14 @@ class PushConfig(models.Model):
     def __str__(self):
         return f"{self.system_name} ({self.identifier})"
 
+    def delete(self, *args, **kwargs):
+        """A config's push log can hold millions of rows: they go in chunks first, so the
+        cascade below has nothing left to load."""
+        from .log import delete_in_chunks
+
+        delete_in_chunks(self.records.all())
+        return super().delete(*args, **kwargs)
+
     # -- parameters: secrets are encrypted inside the JSON, never kept in clear ----------------
     @property
     def transport_class(self):

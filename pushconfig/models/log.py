@@ -17,7 +17,7 @@ class PushRecord(models.Model):
                                on_delete=models.CASCADE, related_name="records")
     inbound_event = models.ForeignKey("integration.InboundEvent", verbose_name=_("event"), null=True,
                               blank=True, on_delete=models.SET_NULL, related_name="push_records")
-    event_id = models.CharField(_("event id"), max_length=128)
+    event_id = models.CharField(_("event id"), max_length=128, db_index=True)
     kind = models.CharField(_("kind"), max_length=8, choices=RecordKind.choices,
                             default=RecordKind.EVENT)
     # Sent to the target so it can drop repeats: stable for (config, event, kind).
@@ -57,6 +57,18 @@ class PushRecord(models.Model):
     @property
     def key(self):
         return (self.request_id, self.receiver, self.identity)
+
+
+def delete_in_chunks(queryset, chunk=2000):
+    """Delete a huge set of records without loading it or holding locks for long: one short
+    statement per chunk of ids (attempts go with their records)."""
+    deleted = 0
+    while True:
+        ids = list(queryset.order_by("id").values_list("id", flat=True)[:chunk])
+        if not ids:
+            return deleted
+        PushAttempt.objects.filter(record_id__in=ids).delete()
+        deleted += PushRecord.objects.filter(id__in=ids).delete()[0]
 
 
 class PushAttempt(models.Model):
