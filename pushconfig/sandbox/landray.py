@@ -11,6 +11,7 @@ required fields, `type`, `optType`, `createTime`, JSON in `targets`) answer
 keeps no todo state: getTodo answers an empty list and getTodoCount 0.
 """
 import json
+import re
 from pathlib import Path
 
 from django.http import Http404, HttpResponse
@@ -41,12 +42,14 @@ SEND_REQUIRED = ("modelName", "modelId", "subject", "link", "type", "targets", "
 REMOVE_REQUIRED = ("modelName", "modelId", "optType")
 PERSON_KEYS = {"Id", "PersonNo", "LoginName", "Keyword", "LdapDN", "DeptNo", "PostNo", "GroupNo"}
 RETURN_FAILED, RETURN_SUCCESS = 1, 2
+# A password element in a body that could not be parsed: masked before it is stored.
+PASSWORD = re.compile(r"(<(?:[\w.-]+:)?password\b[^>]*>)(.*?)(</(?:[\w.-]+:)?password>)", re.S)
 
 
 class Fault(Exception):
-    def __init__(self, code, message):
+    def __init__(self, code, message, envelope=None):
         super().__init__(message)
-        self.code, self.message = code, message
+        self.code, self.message, self.envelope = code, message, envelope
 
 
 class Landray(Protocol):
@@ -57,11 +60,12 @@ class Landray(Protocol):
         if request.method != "POST":
             return self.method_not_allowed("", "GET, POST")
         raw = read_body(request)
-        text = clean(raw.decode("utf-8", "replace"))
         try:
             operation, fields, header, envelope = self.parse(request, raw)
         except Fault as fault:
-            return Arrival("", body=text, text=text[:100_000], reply=self.fault(fault))
+            text = (self.masked_xml(fault.envelope) if fault.envelope is not None
+                    else mask_passwords(clean(raw.decode("utf-8", "replace")))[:100_000])
+            return Arrival("", body=text, text=text, reply=self.fault(fault))
         fields = clean(fields)
         password = header.get("password")
         shown_header = {**header, "password": mask(password)} if password else header
@@ -87,6 +91,13 @@ class Landray(Protocol):
         except etree.XMLSyntaxError as exc:
             raise Fault("Client", _("Malformed XML: %(error)s") % {"error": str(exc)[:200]}) \
                 from None
+        try:
+            return self.parse_envelope(envelope)
+        except Fault as fault:
+            fault.envelope = envelope
+            raise
+
+    def parse_envelope(self, envelope):
         if envelope.getroottree().docinfo.doctype:
             raise Fault("Client", _("A SOAP message may not hold a document type declaration."))
         if envelope.tag != f"{{{SOAP_ENV}}}Envelope":
@@ -119,7 +130,7 @@ class Landray(Protocol):
         for element in envelope.iterfind(
                 f"{{{SOAP_ENV}}}Header/{{{HEADER_NS}}}RequestSOAPHeader/{{{HEADER_NS}}}password"):
             element.text = mask(element.text or "")
-        return clean(etree.tostring(envelope, encoding="unicode"))[:100_000]
+        return mask_passwords(clean(etree.tostring(envelope, encoding="unicode")))[:100_000]
 
     def credentials_problem(self, header, behaviour):
         if not behaviour.username:
@@ -186,6 +197,10 @@ class Landray(Protocol):
         etree.SubElement(element, "faultstring").text = str(fault.message)
         return Answer(500, etree.tostring(envelope, xml_declaration=True, encoding="UTF-8"),
                       "text/xml")
+
+
+def mask_passwords(text):
+    return PASSWORD.sub(lambda m: m[1] + mask(m[2]) + m[3], text)
 
 
 def persons_problem(name, value):

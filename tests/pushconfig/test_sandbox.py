@@ -484,6 +484,15 @@ def test_it_answers_a_soap_client_fault_to_what_is_not_a_call_of_the_service(
     assert b"root:" not in r.content
 
 
+def test_it_never_stores_the_soap_password_even_of_a_refused_call(client):
+    soap(client, envelope("sendMail", send_context(), password="pw-in-a-bad-call"))
+    soap(client, envelope("sendTodo", send_context(), password="pw-in-broken-xml")[:-20])
+    for arrival in arrivals():
+        assert arrival.status == 500
+        assert "pw-in-" not in arrival.body_text and "pw-in-" not in json.dumps(arrival.body)
+        assert "••••" in arrival.body_text
+
+
 def test_it_serves_the_shipped_wsdl_with_the_sandboxs_address(client):
     r = client.get(LANDRAY + "?wsdl")
     assert (r.status_code, r["Content-Type"]) == (200, "text/xml; charset=utf-8")
