@@ -20,8 +20,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 
+from . import breaker
 from .items import build_items
-from .models import DeliveryLane, PushAttempt, PushConfig, PushRecord
+from .models import Breaker, DeliveryLane, PushAttempt, PushConfig, PushRecord
 from .vocabulary import Outcome
 
 log = logging.getLogger(__name__)
@@ -119,10 +120,17 @@ def run_lane(config_id, lane, budget_seconds=30.0):
             return 0  # disabled: records wait, nothing is lost
         transport = transport_for(config)
         while timezone.now() < deadline:
-            batch = next_batch(config_id, lane, transport.batch_size)
+            admitted = breaker.admit(config)
+            if admitted == breaker.WAIT:
+                break  # fused: the records wait as they are; a probe will come
+            probing = admitted == breaker.PROBE
+            batch = next_batch(config_id, lane, 1 if probing else transport.batch_size)
             if not batch:
+                if probing:
+                    breaker.give_back_probe(config)
                 break
-            send_batch(config, transport, batch)
+            results = send_batch(config, transport, batch)
+            breaker.record(config, results, probing)
             sent += len(batch)
             DeliveryLane.objects.filter(config_id=config_id, lane=lane, holder=holder).update(
                 leased_until=timezone.now() + LEASE)
@@ -153,6 +161,7 @@ def send_batch(config, transport, records):
             results.setdefault(item.record_id, Delivery(
                 False, _("Internal error: %(error)s") % {"error": exc}, error_class=type(exc).__name__))
     finish(records, attempts, results)
+    return [results[record.pk] for record in records]
 
 
 def finish(records, attempts, results):
@@ -198,7 +207,9 @@ def sweep():
     now = timezone.now()
     PushAttempt.objects.filter(finished_at__isnull=True, started_at__lt=now - LEASE).update(
         finished_at=now, outcome=Outcome.FAILED, error_class="Interrupted")
-    due = PushRecord.objects.filter(config__enabled=True).filter(
+    fused = Breaker.objects.exclude(state=Breaker.State.CLOSED).filter(probe_at__gt=now)
+    due = PushRecord.objects.filter(config__enabled=True).exclude(
+        config_id__in=fused.values("config_id")).filter(
         Q(outcome=Outcome.PENDING)
         | Q(outcome=Outcome.FAILED, permanent=False, next_attempt_at__lte=now)
     ).values_list("config_id", "lane").distinct()

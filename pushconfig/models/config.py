@@ -3,7 +3,7 @@ special data handling and interception rules."""
 import re
 
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
@@ -85,6 +85,66 @@ class PushConfig(models.Model):
         "integration.WorkflowType", verbose_name=_("intercepted workflow types"), blank=True,
         related_name="+",
     )
+
+    # -- failure alerts and the circuit breaker (推送异常提醒设置 / 熔断) ----------------------------
+    fuse_threshold = models.PositiveSmallIntegerField(
+        _("failures before fusing"), default=5,
+        validators=[MinValueValidator(1), MaxValueValidator(100)],
+        help_text=_("Consecutive transient failures (timeouts, refused connections, HTTP 5xx, "
+                    "408 and 429) that open the circuit breaker. Permanent failures, such as an "
+                    "unknown receiver, never count: they are about one item, not the target."),
+    )
+    fuse_cooldown = models.PositiveIntegerField(
+        _("probe after (seconds)"), default=60,
+        validators=[MinValueValidator(5), MaxValueValidator(3600)],
+        help_text=_("While fused, one push is tried as a probe this often; its success closes "
+                    "the breaker and the waiting pushes are delivered in order."),
+    )
+    alert_channels = models.JSONField(_("alert channels"), default=list, blank=True)
+    alert_persons = models.ManyToManyField(
+        "integration.Person", verbose_name=_("alert persons"), blank=True, related_name="+",
+        help_text=_("Persons to alert (their main identity; part-time posts are not supported)."),
+    )
+    alert_roles = models.ManyToManyField("integration.Role", verbose_name=_("alert roles"),
+                                         blank=True, related_name="+")
+    alert_subject = models.CharField(
+        _("email subject"), max_length=200, blank=True,
+        help_text=_("Placeholders: {config}, {time}, {reason}, {backlog}, {event}. Empty: the "
+                    "standard text."),
+    )
+    alert_content = models.TextField(
+        _("email and SMS content"), blank=True,
+        help_text=_("Placeholders: {config}, {time}, {reason}, {backlog}, {event}. Empty: the "
+                    "standard text."),
+    )
+
+    # -- compensation (补偿设置) -------------------------------------------------------------------
+    compensation_enabled = models.BooleanField(_("compensation"), default=False)
+    compensation_cron = models.CharField(
+        _("compensation schedule (cron)"), max_length=120, blank=True,
+        help_text=_("Standard five fields (*/10 * * * *) or the Quartz form with seconds and "
+                    "“?” (0 0/10 * * * ?)."),
+    )
+    compensation_retries = models.PositiveSmallIntegerField(
+        _("re-push count"), default=3, validators=[MinValueValidator(1), MaxValueValidator(10)])
+    compensation_wait = models.PositiveSmallIntegerField(
+        _("wait (minutes)"), default=5, validators=[MinValueValidator(1), MaxValueValidator(30)],
+        help_text=_("A record is re-pushed only after waiting this long since its last try."),
+    )
+
+    # -- cleanup (定时清理) -------------------------------------------------------------------------
+    cleanup_enabled = models.BooleanField(_("cleanup"), default=False)
+    cleanup_hour = models.PositiveSmallIntegerField(
+        _("cleanup hour"), default=2,
+        choices=[(h, f"{h:02d}:00") for h in (20, 21, 22, 23, 0, 1, 2, 3, 4, 5, 6)],
+        help_text=_("Every day at this hour (20:00 to 06:00)."),
+    )
+    cleanup_keep_days = models.PositiveSmallIntegerField(
+        _("keep days"), default=30, validators=[MinValueValidator(1), MaxValueValidator(365)],
+        help_text=_("Records older than this whose outcome is success, ignored or pending are "
+                    "deleted."),
+    )
+
     created_at = models.DateTimeField(_("created at"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated at"), auto_now=True)
 

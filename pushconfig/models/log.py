@@ -38,6 +38,8 @@ class PushRecord(models.Model):
     permanent = models.BooleanField(_("permanent failure"), default=False)
     attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
+    # Re-pushes made by scheduled compensation, bounded by the config's re-push count.
+    compensations = models.PositiveSmallIntegerField(_("compensations"), default=0)
     created_at = models.DateTimeField(_("triggered at"), auto_now_add=True, db_index=True)
     pushed_at = models.DateTimeField(_("answered at"), null=True, blank=True)
 
