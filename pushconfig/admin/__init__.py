@@ -1,3 +1,3 @@
-"""Admin pages of unified todo push: push configs (with suites and connection tests) and the
-push log."""
-from . import config, log  # noqa: F401  (registers the pages)
+"""Admin pages of unified todo push: push configs (with suites and connection tests), the
+push log, fuse records and the sandbox target."""
+from . import config, log, sandbox  # noqa: F401  (registers the pages)

@@ -129,11 +129,13 @@ def console(tmp_path):
     migrate = subprocess.run([*manage, "migrate", "--no-input"], env=env, cwd=ROOT,
                              capture_output=True, text=True, timeout=300)
     assert migrate.returncode == 0, migrate.stdout + migrate.stderr
-    demo = subprocess.run([*manage, "demo", "--password", DEMO_PASSWORD], env=env, cwd=ROOT,
+    port = free_port()
+    # The demo's sandbox push config must point at the port this console will listen on.
+    demo = subprocess.run([*manage, "demo", "--password", DEMO_PASSWORD,
+                           "--url", f"http://127.0.0.1:{port}/admin/"], env=env, cwd=ROOT,
                           capture_output=True, text=True, timeout=120)
     assert demo.returncode == 0, demo.stdout + demo.stderr
 
-    port = free_port()
     log_path = tmp_path / "console.log"
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
