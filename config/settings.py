@@ -176,8 +176,17 @@ DECENTRALISED_ADMIN = env_bool("DECENTRALISED_ADMIN", False)
 SANDBOX_ENABLED = env_bool("SANDBOX_ENABLED", True)
 # Records of one config are spread over this many lanes; lanes are delivered in parallel.
 PUSH_LANES = env_int("PUSH_LANES", 8, minimum=1, maximum=256)
-# Transient failures are retried with backoff up to this many attempts in all.
+# Transient failures are retried with backoff up to this many attempts in all: the first retry
+# after PUSH_RETRY_BASE_SECONDS, doubling each time, at most 30 minutes.
 PUSH_MAX_ATTEMPTS = env_int("PUSH_MAX_ATTEMPTS", 5, minimum=1, maximum=50)
+PUSH_RETRY_BASE_SECONDS = env_int("PUSH_RETRY_BASE_SECONDS", 30, minimum=1, maximum=1800)
+# How often beat runs the outbox sweeper, and how long a worker may hold a lane without
+# renewing it (a worker that dies mid-batch frees its lanes after this).
+PUSH_SWEEP_SECONDS = env_int("PUSH_SWEEP_SECONDS", 30, minimum=1, maximum=3600)
+PUSH_LANE_LEASE_SECONDS = env_int("PUSH_LANE_LEASE_SECONDS", 120, minimum=2, maximum=3600)
+# HTTP timeouts of every push call: connecting, and waiting for the answer.
+PUSH_CONNECT_TIMEOUT = env_int("PUSH_CONNECT_TIMEOUT", 5, minimum=1, maximum=120)
+PUSH_READ_TIMEOUT = env_int("PUSH_READ_TIMEOUT", 15, minimum=1, maximum=600)
 # The OA's own links to a request, carried by pushed todos unless a push address replaces them.
 OA_BASE_URL = env_str("OA_BASE_URL", "http://127.0.0.1:8000")
 OA_PC_URL = env_str("OA_PC_URL", "{oa}/workflow/request/ViewRequest.jsp?requestid={request_id}")

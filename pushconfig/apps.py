@@ -10,10 +10,16 @@ def ensure_schedules(sender, **kwargs):
     (and can be paused) in the admin like every other."""
     from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
-    every, _created = IntervalSchedule.objects.get_or_create(every=30, period=IntervalSchedule.SECONDS)
-    PeriodicTask.objects.get_or_create(
+    from django.conf import settings
+
+    every, _created = IntervalSchedule.objects.get_or_create(
+        every=settings.PUSH_SWEEP_SECONDS, period=IntervalSchedule.SECONDS)
+    task, created = PeriodicTask.objects.get_or_create(
         name="Push outbox sweeper", defaults={"task": SWEEP_TASK, "interval": every,
                                               "queue": "push"})
+    if not created and task.interval_id != every.pk:
+        task.interval = every
+        task.save(update_fields=["interval"])
 
 
 class PushconfigConfig(AppConfig):

@@ -26,7 +26,6 @@ from .models import Breaker, DeliveryLane, PushAttempt, PushConfig, PushRecord
 from .vocabulary import Outcome
 
 log = logging.getLogger(__name__)
-LEASE = timedelta(seconds=120)
 _sessions: dict[int, tuple] = {}
 
 
@@ -93,12 +92,16 @@ def next_batch(config_id, lane, size):
     return taken
 
 
+def lease():
+    return timedelta(seconds=settings.PUSH_LANE_LEASE_SECONDS)
+
+
 def _lease(config_id, lane, holder):
     DeliveryLane.objects.get_or_create(config_id=config_id, lane=lane)
     now = timezone.now()
     return DeliveryLane.objects.filter(config_id=config_id, lane=lane).filter(
         Q(leased_until__isnull=True) | Q(leased_until__lt=now)
-    ).update(leased_until=now + LEASE, holder=holder) == 1
+    ).update(leased_until=now + lease(), holder=holder) == 1
 
 
 def _release(config_id, lane, holder):
@@ -133,7 +136,7 @@ def run_lane(config_id, lane, budget_seconds=30.0):
             breaker.record(config, results, probing)
             sent += len(batch)
             DeliveryLane.objects.filter(config_id=config_id, lane=lane, holder=holder).update(
-                leased_until=timezone.now() + LEASE)
+                leased_until=timezone.now() + lease())
     finally:
         _release(config_id, lane, holder)
     return sent
@@ -197,15 +200,16 @@ def finish(records, attempts, results):
 
 
 def backoff_seconds(attempts):
-    """30 s, 1 min, 2 min … capped at 30 min (the seed's longest compensation wait)."""
-    return min(30 * 2 ** (attempts - 1), 1800)
+    """30 s, 1 min, 2 min … (PUSH_RETRY_BASE_SECONDS doubling) capped at 30 min, the seed's
+    longest compensation wait."""
+    return min(settings.PUSH_RETRY_BASE_SECONDS * 2 ** (attempts - 1), 1800)
 
 
 def sweep():
     """Re-enqueue lanes with due work that no worker holds: after a broker outage, a worker
     crash, or a retry coming due. Also closes attempts a crash left open."""
     now = timezone.now()
-    PushAttempt.objects.filter(finished_at__isnull=True, started_at__lt=now - LEASE).update(
+    PushAttempt.objects.filter(finished_at__isnull=True, started_at__lt=now - lease()).update(
         finished_at=now, outcome=Outcome.FAILED, error_class="Interrupted")
     fused = Breaker.objects.exclude(state=Breaker.State.CLOSED).filter(probe_at__gt=now)
     due = PushRecord.objects.filter(config__enabled=True).exclude(

@@ -22,7 +22,11 @@ from rest_framework import serializers
 
 from integration.secrets import mask
 
-TIMEOUT = (5, 15)  # connect, read (seconds)
+def timeout():
+    """(connect, read) seconds for every push call."""
+    from django.conf import settings
+
+    return (settings.PUSH_CONNECT_TIMEOUT, settings.PUSH_READ_TIMEOUT)
 # Keys masked in every logged request, whatever the transport calls its parameters.
 SECRET_KEYS = {"access_token", "accessToken", "refresh_token", "refreshToken", "password",
                "app_secret", "appSecret", "secret", "token", "sign"}
@@ -134,7 +138,7 @@ class Transport:
 
     def http(self, method, url, **kwargs) -> requests.Response:
         """One HTTP call; transport-level failures become TransportError with the right class."""
-        kwargs.setdefault("timeout", TIMEOUT)
+        kwargs.setdefault("timeout", timeout())
         sent = kwargs.get("json") or kwargs.get("data")
         self.last_request = sent if isinstance(sent, dict) else {"body": str(sent or "")[:4000]}
         try:

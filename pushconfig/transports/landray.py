@@ -34,7 +34,7 @@ from rest_framework import serializers
 from integration.vocabulary import BusinessStatus, DataSet
 
 from . import register
-from .base import TIMEOUT, Delivery, Transport, TransportError, short_error, oa_datetime
+from .base import Delivery, Transport, TransportError, oa_datetime, short_error, timeout
 
 NAMESPACE = "http://webservice.notify.sys.kmss.landray.com/"
 BINDING = f"{{{NAMESPACE}}}ISysNotifyTodoWebServiceServiceSoapBinding"
@@ -170,7 +170,7 @@ class LandraySoap(Transport):
             cached = _clients.get(key)
             if cached and cached[0] == stamp and cached[1] is self.session:
                 return cached[2], cached[3]
-        client = zeep.Client(wsdl_document(), transport=_SessionTransport(self.session, TIMEOUT),
+        client = zeep.Client(wsdl_document(), transport=_SessionTransport(self.session, timeout()),
                              settings=zeep.Settings(strict=True, forbid_dtd=True))
         service = client.create_service(BINDING, self.endpoint())
         if key is not None:
