@@ -1,3 +1,6 @@
+import json
+import socket
+
 import pytest
 
 from pushconfig.delivery import open_records, run_lane
@@ -37,3 +40,32 @@ def deliver_all(config, rounds=20):
             progressed |= bool(run_lane(config.pk, lane))
         if not progressed:
             return
+
+
+def post_events(api, *events):
+    """Events in through the real inbox, as the OA sends them."""
+    r = api.post("/api/v1/todo-events/", json.dumps(list(events)), content_type="application/json")
+    assert r.status_code in (200, 201), r.content
+    return r
+
+
+def closed_port():
+    """A port on 127.0.0.1 that was just free: connections to it are refused."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def closed_port_url():
+    return f"http://127.0.0.1:{closed_port()}"
+
+
+def send_directly(config):
+    """The transport's deliveries for the open records, without the pipeline (which keeps
+    only the outcome, not retry_after)."""
+    from pushconfig.delivery import transport_for
+    from pushconfig.items import build_items
+
+    records = list(open_records(config.pk).order_by("id"))
+    items, _refused = build_items(config, records)
+    return transport_for(config).send(items)

@@ -7,16 +7,8 @@ from django.urls import reverse
 from integration.models import WorkflowType
 from pushconfig.models import PushConfig
 
-from .conftest import make_config
-from .test_admin_support import (
-    EN,
-    SECRET,
-    closed_port_url,
-    orgs,
-    raw_params,
-    scoped_user,
-    vault,
-)
+from .conftest import closed_port_url, make_config
+from .test_admin_support import EN, SECRET, orgs, raw_params, scoped_user, vault
 
 pytestmark = pytest.mark.django_db
 __all__ = ["orgs", "vault"]  # fixtures, imported to be used by name

@@ -11,8 +11,8 @@ from pushconfig.delivery import lane_of
 from pushconfig.models import PushAttempt, PushRecord
 from tests.receivers import Answer
 
-from .conftest import ECOLOGY_OK, deliver_all, make_config
-from .test_admin_support import EN, orgs, post_events, scoped_user, todo
+from .conftest import ECOLOGY_OK, deliver_all, make_config, post_events
+from .test_admin_support import EN, orgs, scoped_user, todo
 
 pytestmark = pytest.mark.django_db
 __all__ = ["orgs"]  # a fixture, imported to be used by name

@@ -2,7 +2,6 @@
 type with a secret (registered for one test only), organizations with a scoped administrator,
 records made through the inbox, and a port nobody listens on."""
 import json
-import socket
 
 import pytest
 from django.db import connection
@@ -58,14 +57,6 @@ def raw_params(pk):
     return value if isinstance(value, str) else json.dumps(value)
 
 
-def closed_port_url():
-    """The URL of a port on 127.0.0.1 that was just free: connections are refused."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
-
-
 @pytest.fixture
 def orgs(db):
     north = Subcompany.objects.create(external_id="sc-north", name="北区分部")
@@ -88,12 +79,6 @@ def scoped_user(organization, username="north-admin"):
 
 def scoped_api(organization):
     return client_for(scoped_user(organization))
-
-
-def post_events(api, *events):
-    r = api.post("/api/v1/todo-events/", json.dumps(list(events)),
-                 content_type="application/json")
-    assert r.status_code == 200, r.content
 
 
 def todo(minute, **kw):

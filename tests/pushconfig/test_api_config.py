@@ -9,16 +9,8 @@ from integration.models import Workflow, WorkflowType
 from pushconfig.models import PushConfig
 from pushconfig.transports import CUSTOM, REGISTRY
 
-from .conftest import make_config
-from .test_admin_support import (
-    EN,
-    SECRET,
-    closed_port_url,
-    orgs,
-    raw_params,
-    scoped_api,
-    vault,
-)
+from .conftest import closed_port_url, make_config
+from .test_admin_support import EN, SECRET, orgs, raw_params, scoped_api, vault
 
 pytestmark = pytest.mark.django_db
 __all__ = ["orgs", "vault"]  # fixtures, imported to be used by name

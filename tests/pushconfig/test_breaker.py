@@ -1,6 +1,5 @@
 """The circuit breaker: opens after a run of transient failures, probes after a cool-down,
 closes on an answer and lets the backlog out in order; one fuse record per outage."""
-import json
 from datetime import timedelta
 
 import pytest
@@ -10,21 +9,15 @@ from pushconfig import breaker, delivery
 from pushconfig.models import Breaker, FuseRecord, PushRecord
 from pushconfig.signals import fuse_changed
 from pushconfig.transports import Delivery
-
 from tests.integration.helpers import todo_event
 from tests.receivers import Answer
 
-from .conftest import ECOLOGY_OK, deliver_all, make_config
+from .conftest import ECOLOGY_OK, deliver_all, make_config, post_events
 
 pytestmark = pytest.mark.django_db
 DOWN = Answer(503, "down")
 UP = Answer(body=ECOLOGY_OK)
 REFUSED = Answer(body={**ECOLOGY_OK, "operResult": "0", "message": "接收人不存在"})
-
-
-def post(api, events):
-    r = api.post("/api/v1/todo-events/", json.dumps(events), content_type="application/json")
-    assert r.status_code == 200, r.content
 
 
 def todos(n, start=0):
@@ -55,7 +48,7 @@ def test_it_opens_after_the_threshold_of_transient_failures_and_sends_nothing_mo
         api, receiver, django_capture_on_commit_callbacks, signals):
     config = make_config(receiver.url, fuse_threshold=3)
     receiver.answer = DOWN
-    post(api, todos(6))
+    post_events(api, *todos(6))
     with django_capture_on_commit_callbacks(execute=True):
         deliver_all(config)
     assert state(config).state == "open"
@@ -64,7 +57,7 @@ def test_it_opens_after_the_threshold_of_transient_failures_and_sends_nothing_mo
     assert fuse.backlog == 6
     calls = len(receiver.requests)
     assert calls == 3  # the breaker stopped the rest
-    post(api, todos(2, start=10))
+    post_events(api, *todos(2, start=10))
     deliver_all(config)
     assert len(receiver.requests) == calls
     assert PushRecord.objects.filter(config=config, outcome="pending").count() == 5
@@ -74,7 +67,7 @@ def test_it_opens_after_the_threshold_of_transient_failures_and_sends_nothing_mo
 def test_permanent_failures_and_answers_do_not_count(api, receiver):
     config = make_config(receiver.url, fuse_threshold=2)
     receiver.answer = REFUSED
-    post(api, todos(5))
+    post_events(api, *todos(5))
     deliver_all(config)
     assert state(config).state == "closed"
     assert not FuseRecord.objects.exists()
@@ -104,7 +97,7 @@ def test_it_probes_after_the_cool_down_and_closes_then_delivers_the_backlog_in_o
         events += [todo_event(receiver=f"u{i}", occurred_at="2026-11-20T09:00:00+08:00"),
                    todo_event(receiver=f"u{i}", data_set="done", business_status="approve",
                               occurred_at="2026-11-20T09:05:00+08:00")]
-    post(api, events)
+    post_events(api, *events)
     deliver_all(config)
     assert state(config).state == "open"
     receiver.requests.clear()
@@ -130,7 +123,7 @@ def test_it_probes_after_the_cool_down_and_closes_then_delivers_the_backlog_in_o
 def test_a_failed_probe_opens_the_breaker_again(api, receiver):
     config = make_config(receiver.url, fuse_threshold=1, fuse_cooldown=30)
     receiver.answer = DOWN
-    post(api, todos(3))
+    post_events(api, *todos(3))
     deliver_all(config)
     probe_now(config)
     PushRecord.objects.filter(config=config).update(next_attempt_at=timezone.now())
@@ -145,7 +138,7 @@ def test_a_failed_probe_opens_the_breaker_again(api, receiver):
 def test_only_one_worker_takes_the_probe(api, receiver):
     config = make_config(receiver.url, fuse_threshold=1)
     receiver.answer = DOWN
-    post(api, todos(1))
+    post_events(api, *todos(1))
     deliver_all(config)
     probe_now(config)
     assert breaker.admit(config) == breaker.PROBE
@@ -155,7 +148,7 @@ def test_only_one_worker_takes_the_probe(api, receiver):
 def test_the_sweeper_leaves_a_cooling_breaker_alone_and_wakes_it_for_the_probe(api, receiver):
     config = make_config(receiver.url, fuse_threshold=1)
     receiver.answer = DOWN
-    post(api, todos(2))
+    post_events(api, *todos(2))
     deliver_all(config)
     PushRecord.objects.filter(config=config).update(next_attempt_at=timezone.now())
     assert delivery.sweep() == 0

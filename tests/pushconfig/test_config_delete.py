@@ -6,7 +6,6 @@ from django.urls import reverse
 
 from pushconfig.models import PushAttempt, PushConfig, PushRecord
 from pushconfig.models.log import delete_in_chunks
-
 from tests.integration.helpers import todo_event
 
 from .conftest import deliver_all, make_config

@@ -1,5 +1,4 @@
 """Delivery: order per (request, receiver, identity), retries, leases, the sweeper, outages."""
-import json
 from datetime import timedelta
 
 import pytest
@@ -8,19 +7,14 @@ from django.utils import timezone
 from integration.models import Person
 from pushconfig import delivery
 from pushconfig.models import DeliveryLane, PushAttempt, PushRecord
-
 from tests.integration.helpers import todo_event
 from tests.receivers import Answer
 
 from .conftest import ECOLOGY_OK, deliver_all, make_config
+from .conftest import post_events as post
 
 pytestmark = pytest.mark.django_db
 REFUSED = {**ECOLOGY_OK, "operResult": "0", "message": "接收人不存在"}
-
-
-def post(api, *events):
-    r = api.post("/api/v1/todo-events/", json.dumps(list(events)), content_type="application/json")
-    assert r.status_code == 200, r.content
 
 
 def todo(minute, **kw):

@@ -9,7 +9,6 @@ from django.db import connection
 
 from pushconfig.delivery import open_records, run_lane
 from pushconfig.models import PushRecord
-
 from tests.integration.helpers import todo_event
 
 from .conftest import make_config
@@ -57,9 +56,8 @@ def test_it_sends_each_record_once_and_each_key_in_order_with_four_workers(api, 
 
 
 def test_four_workers_against_a_dead_target_open_one_fuse(api, receiver):
-    from tests.receivers import Answer
-
     from pushconfig.models import Breaker, FuseRecord
+    from tests.receivers import Answer
 
     config = make_config(receiver.url, fuse_threshold=3)
     receiver.answer = Answer(503, "down")

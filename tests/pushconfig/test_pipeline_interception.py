@@ -1,25 +1,26 @@
 """Interception (拦截设置): workflow-type group, workflow lists, person lists, business statuses.
 Intercepted events get a record saying which rule stopped them; nothing is sent."""
-import json
 
 import pytest
 
 from integration.models import (
-    Department, Group, PartTimeIdentity, Person, Post, Role, Subcompany, Workflow, WorkflowType,
+    Department,
+    Group,
+    PartTimeIdentity,
+    Person,
+    Post,
+    Role,
+    Subcompany,
+    Workflow,
+    WorkflowType,
 )
 from pushconfig.models import PersonRule, PushRecord
-
 from tests.integration.helpers import todo_event
 
 from .conftest import deliver_all, make_config
+from .conftest import post_events as post
 
 pytestmark = pytest.mark.django_db
-
-
-def post(api, *events):
-    r = api.post("/api/v1/todo-events/", json.dumps(list(events)), content_type="application/json")
-    assert r.status_code == 200, r.content
-    return r
 
 
 def outcomes(config):
@@ -31,8 +32,8 @@ def org(db):
     sub = Subcompany.objects.create(external_id="S1", name="总部")
     dept = Department.objects.create(external_id="D1", name="财务部", subcompany=sub)
     post_ = Post.objects.create(external_id="P1", name="会计", department=dept)
-    lisi = Person.objects.create(external_id="u-lisi", login_id="lisi", name="李四",
-                                 department=dept, subcompany=sub, post=post_)
+    Person.objects.create(external_id="u-lisi", login_id="lisi", name="李四",
+                          department=dept, subcompany=sub, post=post_)
     wangwu = Person.objects.create(external_id="u-wangwu", login_id="wangwu", name="王五")
     Group.objects.create(external_id="G1", name="群组").members.add(wangwu)
     Role.objects.create(external_id="R1", name="审批人").members.add(wangwu)

@@ -1,22 +1,16 @@
 """Special data handling of seed 002: the duplicate filter (todo data set) and missing-todo
 compensation (done / over data sets), each with its rules a-d. A batch is one inbox call."""
-import json
 
 import pytest
 
 from pushconfig.models import PushRecord
-
 from tests.integration.helpers import todo_event
 
 from .conftest import deliver_all, make_config
+from .conftest import post_events as batch
 
 pytestmark = pytest.mark.django_db
 T = "2026-11-20T09:{:02d}:00+08:00"
-
-
-def batch(api, *events):
-    r = api.post("/api/v1/todo-events/", json.dumps(list(events)), content_type="application/json")
-    assert r.status_code == 200, r.content
 
 
 def todo(minute, **kw):

@@ -24,7 +24,7 @@ from pushconfig.sandbox.ecology import Ecology
 from pushconfig.transports import e10 as e10_transport
 from tests.integration.helpers import todo_event
 
-from .conftest import deliver_all, make_config
+from .conftest import deliver_all, make_config, post_events
 
 pytestmark = pytest.mark.django_db
 
@@ -139,12 +139,6 @@ def standard_headers(secret, body, msg_id="msg_1", timestamp=None):
     mac = hmac.new(key, f"{msg_id}.{timestamp}.".encode() + body, hashlib.sha256).digest()
     return {"webhook-id": msg_id, "webhook-timestamp": timestamp,
             "webhook-signature": "v1," + base64.b64encode(mac).decode()}
-
-
-def post_events(api, *events):
-    r = api.post("/api/v1/todo-events/", json.dumps(list(events)),
-                 content_type="application/json")
-    assert r.status_code == 200, r.content
 
 
 def disable(config):

@@ -2,20 +2,19 @@
 refresh, cache, one fetch at a time, retry once on a refused token), the fields of each state,
 and how every failure is classified."""
 import json
-import socket
 import threading
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from pushconfig.delivery import open_records, transport_for
-from pushconfig.items import build_items
+from pushconfig.delivery import transport_for
 from pushconfig.models import PushAttempt, PushRecord
 from pushconfig.transports import e10
 from tests.integration.helpers import todo_event
 from tests.receivers import Answer, Receiver
 
-from .conftest import deliver_all, make_config
+from .conftest import closed_port, deliver_all, make_config, send_directly
+from .conftest import post_events as post
 
 pytestmark = pytest.mark.django_db
 PARAMS = {"sysCode": "OA", "corpId": "corp-42", "state": "abc123", "app_key": "key-1",
@@ -96,11 +95,6 @@ def e10_config(url, **params):
     return make_config(url, push_type="e10", params={**PARAMS, **params})
 
 
-def post(api, *events):
-    r = api.post("/api/v1/todo-events/", json.dumps(list(events)), content_type="application/json")
-    assert r.status_code in (200, 201), r.content
-
-
 def calls(server, path):
     return [r for r in server.requests if urlsplit(r.path).path == path]
 
@@ -111,20 +105,6 @@ def receive_bodies(server):
 
 def record(config):
     return PushRecord.objects.get(config=config)
-
-
-def send_directly(config):
-    """The transport's deliveries for the open records, without the pipeline (which keeps
-    only the outcome, not retry_after)."""
-    records = list(open_records(config.pk).order_by("id"))
-    items, _refused = build_items(config, records)
-    return transport_for(config).send(items)
-
-
-def closed_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 # -- the fields and the token flow -----------------------------------------------------------

@@ -2,7 +2,6 @@
 the operation and fields of each state, the credentials header, how every answer and failure is
 classified, the connection test, the remove-history type and parameter validation."""
 import json
-import socket
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -19,7 +18,7 @@ from pushconfig.transports.landray_remove import LandrayRemoveHistoryTransport
 from tests.integration.helpers import todo_event
 from tests.soap_server import HEADER_NS, SoapServer
 
-from .conftest import deliver_all, make_config
+from .conftest import closed_port_url, deliver_all, make_config
 
 pytestmark = pytest.mark.django_db
 PASSWORD = "s3cret-pw"
@@ -47,13 +46,6 @@ def post(api, *events):
 
 def record_of(config):
     return PushRecord.objects.get(config=config)
-
-
-def closed_port_url():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
 
 
 # -- what each state sends ----------------------------------------------------------------

@@ -5,7 +5,6 @@ import base64
 import hashlib
 import hmac
 import json
-import socket
 import time
 from urllib.parse import parse_qsl, urlsplit
 
@@ -21,7 +20,8 @@ from pushconfig.transports.webhook import WebhookTransport
 from tests.integration.helpers import todo_event
 from tests.receivers import Answer, Receiver
 
-from .conftest import deliver_all, make_config
+from .conftest import closed_port, deliver_all, make_config
+from .conftest import post_events as post
 
 KEY = b"0123456789abcdef0123456789abcdef"
 SECRET = "whsec_" + base64.b64encode(KEY).decode()
@@ -56,11 +56,6 @@ def webhook_config(url, **params):
     return make_config(url, push_type="webhook", params=params)
 
 
-def post(api, *events):
-    r = api.post("/api/v1/todo-events/", json.dumps(list(events)), content_type="application/json")
-    assert r.status_code in (200, 201), r.content
-
-
 def header(got, name):
     return {k.lower(): v for k, v in got.headers.items()}[name.lower()]
 
@@ -88,12 +83,6 @@ def form(got):
 
 def unsigned(params):
     return {k: v for k, v in params.items() if k != "sign"}
-
-
-def closed_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 # -- standard ----------------------------------------------------------------------------------

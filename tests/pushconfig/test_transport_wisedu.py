@@ -4,7 +4,6 @@ and the class of every failure."""
 import hashlib
 import hmac
 import json
-import socket
 import time
 
 import pytest
@@ -17,7 +16,8 @@ from pushconfig.transports.wisedu import DEFAULTS, WiseduTransport
 from tests.integration.helpers import todo_event
 from tests.receivers import Answer, Receiver
 
-from .conftest import deliver_all, make_config
+from .conftest import closed_port, deliver_all, make_config
+from .conftest import post_events as post
 
 pytestmark = pytest.mark.django_db
 SECRET = "wisedu-app-secret-0123456789"
@@ -37,19 +37,8 @@ def wisedu_config(url, **params):
     return make_config(url, push_type="wisedu", params={**PARAMS, **params})
 
 
-def post(api, *events):
-    r = api.post("/api/v1/todo-events/", json.dumps(list(events)), content_type="application/json")
-    assert r.status_code in (200, 201), r.content
-
-
 def record(config):
     return PushRecord.objects.get(config=config)
-
-
-def closed_port():
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def header(got, name):
