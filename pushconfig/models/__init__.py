@@ -1,8 +1,12 @@
-"""Models of unified todo push: configs with their interception rules, and the push log."""
+"""Models of unified todo push: configs with their interception rules, the push log, and push
+addresses."""
+from .address import AddressBinding, AddressParameter, CloudBridgeConfig, PushAddress
 from .breaker import Breaker, FuseRecord
 from .config import PersonRule, PushConfig
 from .log import DeliveryLane, PushAttempt, PushRecord
 from .sandbox import SandboxArrival, SandboxBehaviour, SandboxMode, SandboxProtocol  # noqa: F401
 from .scope import AdminScope
 
-__all__ = ["AdminScope", "Breaker", "FuseRecord", "DeliveryLane", "PersonRule", "PushAttempt", "PushConfig", "PushRecord"]
+__all__ = ["AddressBinding", "AddressParameter", "AdminScope", "Breaker", "CloudBridgeConfig",
+           "DeliveryLane", "FuseRecord", "PersonRule", "PushAddress", "PushAttempt", "PushConfig",
+           "PushRecord"]
