@@ -1,24 +1,22 @@
 """Turning push records into push items: our persons mapped to the target's user ids,
-workflow names from the catalog, and the links each item carries."""
-from django.conf import settings
+workflow names from the catalog, and the links each item carries (the OA's own, or those of
+the push addresses bound to the config: see `pushconfig.addresses`)."""
 from django.utils.dateparse import parse_datetime
 from django.utils.translation import gettext as _
 
 from integration.models import Person, Workflow
 
+from .addresses import BoundAddresses, default_links  # noqa: F401  (default_links: re-exported)
 from .transports import Delivery, PushItem
 from .vocabulary import PersonMapping
 
 
-def default_links(request_id):
-    """The OA's own links to a request; push addresses (next issue) replace them per target."""
-    values = {"oa": settings.OA_BASE_URL.rstrip("/"), "request_id": request_id}
-    return (settings.OA_PC_URL.format(**values), settings.OA_APP_URL.format(**values))
-
-
-def build_items(config, records):
+def build_items(config, records, addresses=None):
     """Returns (items, refused): refused maps a record id to a permanent failure when its
-    person cannot be mapped (no call is made for it)."""
+    person cannot be mapped (no call is made for it). The config's push addresses are read
+    once for the batch; `addresses` (a BoundAddresses) is given by the preview."""
+    if addresses is None:
+        addresses = BoundAddresses.for_config(config)
     logins = {r.receiver for r in records} | {r.creator for r in records if r.creator}
     persons = {p.login_id: p for p in Person.objects.filter(login_id__in=logins)}
     names = dict(Workflow.objects.filter(workflow_id__in={r.workflow_id for r in records})
@@ -30,7 +28,7 @@ def build_items(config, records):
         creator, _problem = map_person(config.person_mapping, record.creator, persons)
         if problem:
             refused[record.pk] = Delivery(False, problem, permanent=True, error_class="MappingError")
-        pc_url, app_url = default_links(record.request_id)
+        links = addresses.links(record.request_id, record.receiver)
         items.append(PushItem(
             record_id=record.pk, idempotency_key=record.idempotency_key,
             data_set=record.data_set, business_status=record.business_status,
@@ -41,8 +39,8 @@ def build_items(config, records):
             receiver=receiver, receiver_login=record.receiver, identity=record.identity,
             created_at=_when(payload.get("created_at") or payload["occurred_at"]),
             occurred_at=_when(payload["occurred_at"]), viewed=bool(payload.get("viewed")),
-            task_id=payload.get("task_id", ""), pc_url=pc_url, app_url=app_url,
-            adaptive_url=pc_url,
+            task_id=payload.get("task_id", ""), pc_url=links.pc_url, app_url=links.app_url,
+            adaptive_url=links.adaptive_url,
         ))
     return items, refused
 
