@@ -1,5 +1,7 @@
+from django.urls import re_path
 from rest_framework.routers import DefaultRouter
 
+from .addresses import CloudBridgeView, PushAddressViewSet
 from .configs import PushConfigViewSet, PushTypeViewSet
 from .logs import PushRecordViewSet
 
@@ -10,5 +12,9 @@ router.include_root_view = False  # /api/v1/ is integration's root view
 router.register("push-configs", PushConfigViewSet, basename="push-config")
 router.register("push-types", PushTypeViewSet, basename="push-type")
 router.register("push-logs", PushRecordViewSet, basename="push-log")
+router.register("push-addresses", PushAddressViewSet, basename="push-address")
 
-urlpatterns = router.urls
+urlpatterns = [
+    *router.urls,
+    re_path(r"^cloud-bridge/?$", CloudBridgeView.as_view(), name="cloud-bridge"),
+]
