@@ -187,10 +187,13 @@ PUSH_LANE_LEASE_SECONDS = env_int("PUSH_LANE_LEASE_SECONDS", 120, minimum=2, max
 # HTTP timeouts of every push call: connecting, and waiting for the answer.
 PUSH_CONNECT_TIMEOUT = env_int("PUSH_CONNECT_TIMEOUT", 5, minimum=1, maximum=120)
 PUSH_READ_TIMEOUT = env_int("PUSH_READ_TIMEOUT", 15, minimum=1, maximum=600)
-# The OA's own links to a request, carried by pushed todos unless a push address replaces them.
+# The OA's own links to a request, carried by pushed todos unless a push address replaces them:
+# {oa} is OA_BASE_URL, {request_id} the request, {receiver} the receiver's login id.
 OA_BASE_URL = env_str("OA_BASE_URL", "http://127.0.0.1:8000")
 OA_PC_URL = env_str("OA_PC_URL", "{oa}/workflow/request/ViewRequest.jsp?requestid={request_id}")
 OA_APP_URL = env_str("OA_APP_URL", "{oa}/mobile/plugin/1/view.jsp?requestid={request_id}")
+# The tenant key that push-address parameters of kind "system parameter" may send.
+OA_TENANT_KEY = env_str("OA_TENANT_KEY", "")
 
 # The inbox takes at most this many events in one call.
 INBOX_MAX_BATCH = 1000
