@@ -9,12 +9,13 @@ from .directory import (
     Role,
     Subcompany,
 )
+from .im import IMAccount, SmsGateway
 from .inbox import InboundEvent
 from .todo import TodoItem
 from .workflow import Request, Workflow, WorkflowNode, WorkflowType
 
 __all__ = [
-    "CallbackLog", "CallbackSource", "Department", "Group", "InboundEvent", "PartTimeIdentity",
-    "Person", "Post", "Request", "Role", "Subcompany", "TodoItem", "Workflow", "WorkflowNode",
-    "WorkflowType",
+    "CallbackLog", "CallbackSource", "Department", "Group", "IMAccount", "InboundEvent",
+    "PartTimeIdentity", "Person", "Post", "Request", "Role", "SmsGateway", "Subcompany",
+    "TodoItem", "Workflow", "WorkflowNode", "WorkflowType",
 ]

@@ -1,0 +1,147 @@
+"""The base of every IM provider (WeCom, DingTalk, Feishu, …) and its registry.
+
+A provider speaks one vendor's open API for one `IMAccount` (integration.models.im): it gets
+and caches the access token, and sends messages. Failure alerts use it through the `im` and
+`cloud_bridge` channels; action flows will use the same providers for messages and groups.
+
+A subclass must provide:
+- `key` (stored in IMAccount.provider), `label`, `default_base_url`;
+- `send_text(user_ids, content)` → SendResult, raising ProviderError when nothing was sent;
+- optionally `check_account(account)` (field-by-field rules for the admin and the API) and
+  `test_connection()`.
+Group operations (create a group, send to it, change it — seeds 004) will be methods named in
+`capabilities` ("group"); callers ask `supports()` first, and the base refuses what a provider
+does not declare, so a flow step can say "this provider has no groups" instead of crashing.
+Vendor codes (which error codes are permanent, which mean "token expired") belong in tables at
+the top of the provider's module.
+"""
+from dataclasses import dataclass, field
+
+import requests
+from django.utils.translation import gettext as _
+
+TIMEOUT = (5, 15)  # connect, read (seconds)
+
+MESSAGE = "message"
+GROUP = "group"
+
+
+class ProviderError(Exception):
+    """A failed call. `permanent` says retrying cannot help (bad credentials, unknown users,
+    a refused agent); otherwise it is transient (timeout, refused connection, 5xx, busy)."""
+
+    def __init__(self, reason, permanent=False, code=None, response=""):
+        super().__init__(reason)
+        self.reason = reason
+        self.permanent = permanent
+        self.code = code
+        self.response = response
+
+
+class Unsupported(ProviderError):
+    def __init__(self, provider, capability):
+        super().__init__(_("The IM provider %(provider)s cannot do this (%(capability)s).")
+                         % {"provider": provider.label, "capability": capability},
+                         permanent=True)
+
+
+@dataclass
+class SendResult:
+    """A message the provider accepted. `invalid_users` are ids it could not deliver to
+    (unknown or outside the app's visible range): reported, not fatal."""
+
+    message_id: str = ""
+    invalid_users: list[str] = field(default_factory=list)
+    response: str = ""
+
+
+class Provider:
+    key = ""
+    label = ""
+    default_base_url = ""
+    capabilities: frozenset = frozenset({MESSAGE})
+
+    def __init__(self, account, session=None):
+        self.account = account
+        self.session = session or requests.Session()
+        self.base_url = (account.base_url or self.default_base_url).rstrip("/")
+
+    @classmethod
+    def supports(cls, capability):
+        return capability in cls.capabilities
+
+    def require(self, capability):
+        if not self.supports(capability):
+            raise Unsupported(self, capability)
+
+    # -- what subclasses implement ---------------------------------------------------------
+    @classmethod
+    def check_account(cls, account) -> dict:
+        """Field name → message for what this provider cannot work with; empty when fine."""
+        return {}
+
+    def send_text(self, user_ids: list[str], content: str) -> SendResult:
+        raise TypeError(f"{type(self).__name__} must implement send_text()")
+
+    def test_connection(self) -> str:
+        raise TypeError(f"{type(self).__name__} must implement test_connection()")
+
+    # -- shared machinery ------------------------------------------------------------------
+    def http(self, method, url, **kwargs) -> dict:
+        """One HTTP call answered with a JSON object; transport failures become ProviderError
+        with the right class (timeouts, refused connections, 5xx, 408 and 429 are transient)."""
+        kwargs.setdefault("timeout", TIMEOUT)
+        try:
+            response = self.session.request(method, url, **kwargs)
+        except requests.Timeout:
+            raise ProviderError(_("Timed out waiting for %(url)s.")
+                                % {"url": _without_query(url)}) from None
+        except requests.ConnectionError:
+            raise ProviderError(_("Cannot connect to %(url)s.")
+                                % {"url": _without_query(url)}) from None
+        except requests.RequestException as exc:
+            raise ProviderError(str(exc)[:200], permanent=True) from None
+        status = response.status_code
+        if status >= 400:
+            raise ProviderError(_("The IM provider answered HTTP %(status)d.") % {"status": status},
+                                permanent=not (status >= 500 or status in (408, 429)),
+                                response=response.text[:2000])
+        try:
+            data = response.json()
+        except ValueError:
+            data = None
+        if not isinstance(data, dict):
+            raise ProviderError(_("The IM provider's answer is not a JSON object."),
+                                response=response.text[:2000])
+        return data
+
+
+def _without_query(url):
+    """URLs of IM APIs carry the access token in the query: never show it."""
+    return url.split("?", 1)[0]
+
+
+REGISTRY: dict[str, type[Provider]] = {}
+
+
+class UnknownProvider(LookupError):
+    pass
+
+
+def register(cls):
+    if not cls.key or cls.key in REGISTRY:
+        raise ValueError(f"IM provider key {cls.key!r} is empty or taken")
+    REGISTRY[cls.key] = cls
+    return cls
+
+
+def get_provider_class(key) -> type[Provider]:
+    try:
+        return REGISTRY[key]
+    except KeyError:
+        raise UnknownProvider(_("“%(name)s” is not a registered IM provider.")
+                              % {"name": key}) from None
+
+
+def provider_choices():
+    return [(key, cls.label) for key, cls in REGISTRY.items()]
