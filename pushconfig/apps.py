@@ -31,3 +31,6 @@ class PushconfigConfig(AppConfig):
 
         pipeline.connect()
         post_migrate.connect(ensure_schedules, sender=self, dispatch_uid="pushconfig.schedules")
+        from . import alerts
+
+        alerts.connect()

@@ -1,6 +1,7 @@
 """Models of unified todo push: configs with their interception rules, the push log, and push
 addresses."""
 from .address import AddressBinding, AddressParameter, CloudBridgeConfig, PushAddress
+from .alerts import AlertLog  # noqa: F401
 from .breaker import Breaker, FuseRecord
 from .config import PersonRule, PushConfig
 from .log import DeliveryLane, PushAttempt, PushRecord
