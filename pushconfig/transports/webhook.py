@@ -245,7 +245,7 @@ def item_data(item):
         "receiver": item.receiver, "identity": item.identity, "task_id": item.task_id,
         "viewed": item.viewed, "created_at": _utc(item.created_at),
         "occurred_at": _utc(item.occurred_at), "pc_url": item.pc_url,
-        "app_url": item.app_url,
+        "app_url": item.app_url, "adaptive_url": item.adaptive_url,
     }
 
 
