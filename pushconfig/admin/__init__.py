@@ -1,4 +1,4 @@
 """Admin pages of unified todo push: push configs (with suites and connection tests), the
 push log, fuse records and the sandbox target."""
-from . import config, log, sandbox  # noqa: F401  (registers the pages)
+from . import alerts, config, log, sandbox  # noqa: F401  (registers the pages)
 from . import address  # noqa: F401  (push addresses and the cloud bridge)

@@ -65,7 +65,8 @@ class PushConfigAdmin(admin.ModelAdmin):
     list_filter = ["enabled", PushTypeFilter]
     search_fields = ["system_name", "=identifier", "server_url"]
     inlines = [PersonRuleInline]
-    autocomplete_fields = ["scope_workflows", "intercepted_workflow_types"]
+    autocomplete_fields = ["scope_workflows", "intercepted_workflow_types", "alert_persons",
+                           "alert_roles"]
     actions = ["enable_configs", "disable_configs", "test_connections"]
 
     # -- deleting: the push log goes in chunks, and is counted, not listed --------------------
@@ -132,6 +133,15 @@ class PushConfigAdmin(admin.ModelAdmin):
                                  "duplicate filter."),
             }),
             (_("Workflow type interception"), {"fields": ["intercepted_workflow_types"]}),
+            (_("Failure alerts"), {
+                "fields": ["fuse_threshold", "fuse_cooldown", "alert_channels", "alert_persons",
+                           "alert_roles", "alert_subject", "alert_content"],
+                "description": _("After “failures before fusing” transient failures in a row "
+                                 "the circuit breaker opens: pushes wait, and are delivered in "
+                                 "order once the target recovers. The persons (their main "
+                                 "identity) and the members of the roles get one alert per "
+                                 "channel when it opens and one when it recovers."),
+            }),
         ]
 
     def get_form(self, request, obj=None, change=False, **kwargs):

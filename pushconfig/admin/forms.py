@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from rest_framework import fields as drf
 
+from integration.notify import channel_choices, validate_channel_keys
 from integration.secrets import mask
 from integration.vocabulary import BUSINESS_STATUSES_BY_DATA_SET, DataSet
 
@@ -122,6 +123,25 @@ class PushConfigForm(forms.ModelForm):
                                "parameters."))
     params_for = forms.CharField(label=gettext_lazy("parameters drawn for"), required=False,
                                  widget=forms.HiddenInput)
+    alert_channels = forms.MultipleChoiceField(
+        label=gettext_lazy("alert channels"), required=False, widget=forms.CheckboxSelectMultiple,
+        choices=channel_choices,
+        help_text=gettext_lazy("Where to alert when the breaker opens and when it recovers: one "
+                               "alert per channel each time. Custom subject and content apply "
+                               "to email and SMS."))
+
+    # Breaker settings: a form posted without them (an older page, a script) keeps the values.
+    fuse_threshold = PushConfig._meta.get_field("fuse_threshold").formfield(required=False)
+    fuse_cooldown = PushConfig._meta.get_field("fuse_cooldown").formfield(required=False)
+
+    def clean_alert_channels(self):
+        return validate_channel_keys(self.cleaned_data.get("alert_channels") or [])
+
+    def clean_fuse_threshold(self):
+        return _or_current(self, "fuse_threshold")
+
+    def clean_fuse_cooldown(self):
+        return _or_current(self, "fuse_cooldown")
 
     class Meta:
         model = PushConfig
@@ -188,6 +208,12 @@ class PushConfigForm(forms.ModelForm):
         }
         store_params(config, self.cleaned_params, self.previous_class)
         return super().save(commit)
+
+
+def _or_current(form, name):
+    """Breaker settings left blank keep their value (the default on a new config)."""
+    value = form.cleaned_data.get(name)
+    return getattr(form.instance, name) if value is None else value
 
 
 def build_config_form(base, push_type, implementation, cls, instance=None):

@@ -15,7 +15,8 @@ from rest_framework.decorators import action
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
-from integration.models import Subcompany, Workflow, WorkflowType
+from integration.models import Person, Role, Subcompany, Workflow, WorkflowType
+from integration.notify import validate_channel_keys
 from integration.vocabulary import BUSINESS_STATUSES_BY_DATA_SET, DataSet
 
 from ..models import PersonRule, PushConfig
@@ -63,6 +64,10 @@ class ParamsField(serializers.JSONField):
     pass
 
 
+# Many-to-many fields of failure alerts, saved after the config.
+ALERTED = ("alert_persons", "alert_roles")
+
+
 class PushConfigSerializer(serializers.ModelSerializer):
     push_type = serializers.CharField(
         max_length=40, help_text=gettext_lazy("A key of /api/v1/push-types/, or “custom”."))
@@ -91,6 +96,16 @@ class PushConfigSerializer(serializers.ModelSerializer):
         required=False,
         help_text=gettext_lazy("Per data set, the business statuses not pushed, e.g. "
                                "{\"todo\": [\"cc\"]}."))
+    alert_channels = serializers.ListField(
+        child=serializers.CharField(), required=False,
+        help_text=gettext_lazy("Alert channels, keys of the registered ones: im, cloud_bridge, "
+                               "email, sms."))
+    alert_persons = serializers.SlugRelatedField(
+        slug_field="login_id", many=True, required=False, queryset=Person.objects.all(),
+        help_text=gettext_lazy("Login ids of the persons to alert (main identity)."))
+    alert_roles = serializers.SlugRelatedField(
+        slug_field="external_id", many=True, required=False, queryset=Role.objects.all(),
+        help_text=gettext_lazy("OA ids of the roles whose members are alerted."))
 
     class Meta:
         model = PushConfig
@@ -100,6 +115,8 @@ class PushConfigSerializer(serializers.ModelSerializer):
                   "workflow_scope", "scope_workflows", "business_interception",
                   "intercepted_statuses", "intercepted_workflow_types", "created_at",
                   "updated_at"]
+        fields += ["fuse_threshold", "fuse_cooldown", "alert_channels", "alert_persons",
+                   "alert_roles", "alert_subject", "alert_content"]
 
     def get_push_type_label(self, obj) -> str:
         try:
@@ -114,6 +131,12 @@ class PushConfigSerializer(serializers.ModelSerializer):
         except UnknownTransport:
             data["params"] = {}
         return data
+
+    def validate_alert_channels(self, value):
+        try:
+            return validate_channel_keys(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from None
 
     def validate_intercepted_statuses(self, value):
         if not isinstance(value, dict):
@@ -170,7 +193,10 @@ class PushConfigSerializer(serializers.ModelSerializer):
             attrs["organization"] = organization
         return attrs
 
-    def _save_relations(self, config, rules, workflows, types):
+    def _save_relations(self, config, rules, workflows, types, alerted=None):
+        for name, values in (alerted or {}).items():
+            if values is not None:
+                getattr(config, name).set(values)
         if workflows is not None:
             config.scope_workflows.set(workflows)
         if types is not None:
@@ -184,10 +210,11 @@ class PushConfigSerializer(serializers.ModelSerializer):
         rules = validated_data.pop("person_rules", None)
         workflows = validated_data.pop("scope_workflows", None)
         types = validated_data.pop("intercepted_workflow_types", None)
+        alerted = {name: validated_data.pop(name, None) for name in ALERTED}
         config = PushConfig(**validated_data)
         store_params(config, self.cleaned_params)
         config.save()
-        self._save_relations(config, rules, workflows, types)
+        self._save_relations(config, rules, workflows, types, alerted)
         return config
 
     @transaction.atomic
@@ -195,12 +222,13 @@ class PushConfigSerializer(serializers.ModelSerializer):
         rules = validated_data.pop("person_rules", None)
         workflows = validated_data.pop("scope_workflows", None)
         types = validated_data.pop("intercepted_workflow_types", None)
+        alerted = {name: validated_data.pop(name, None) for name in ALERTED}
         for name, value in validated_data.items():
             setattr(instance, name, value)
         if self.cleaned_params is not None:
             store_params(instance, self.cleaned_params, self.previous_class)
         instance.save()
-        self._save_relations(instance, rules, workflows, types)
+        self._save_relations(instance, rules, workflows, types, alerted)
         return instance
 
 
@@ -227,7 +255,8 @@ class PushConfigViewSet(viewsets.ModelViewSet):
 
     def get_queryset(self):
         query = PushConfig.objects.select_related("organization").prefetch_related(
-            "person_rules", "scope_workflows", "intercepted_workflow_types")
+            "person_rules", "scope_workflows", "intercepted_workflow_types", "alert_persons",
+            "alert_roles")
         return restrict(query, self.request.user)
 
     @extend_schema(request=None, responses={200: DeliveryOut})

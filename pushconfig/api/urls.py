@@ -2,6 +2,7 @@ from django.urls import re_path
 from rest_framework.routers import DefaultRouter
 
 from .addresses import CloudBridgeView, PushAddressViewSet
+from .alerts import FuseRecordViewSet
 from .configs import PushConfigViewSet, PushTypeViewSet
 from .logs import PushRecordViewSet
 
@@ -12,6 +13,7 @@ router.include_root_view = False  # /api/v1/ is integration's root view
 router.register("push-configs", PushConfigViewSet, basename="push-config")
 router.register("push-types", PushTypeViewSet, basename="push-type")
 router.register("push-logs", PushRecordViewSet, basename="push-log")
+router.register("fuse-records", FuseRecordViewSet, basename="fuse-record")
 router.register("push-addresses", PushAddressViewSet, basename="push-address")
 
 urlpatterns = [
