@@ -203,8 +203,13 @@ class PushConfig(models.Model):
         return {k: (mask(v) if k in secret else v) for k, v in plain.items()}
 
     def clean(self):
+        from ..cron import compensation_cron_error
         from ..transports import UnknownTransport, get_transport_class
 
+        self.compensation_cron = " ".join((self.compensation_cron or "").split())
+        problem = compensation_cron_error(self.compensation_enabled, self.compensation_cron)
+        if problem:
+            raise ValidationError({"compensation_cron": problem})
         try:
             cls = get_transport_class(self.push_type, self.implementation)
         except UnknownTransport as exc:
