@@ -15,3 +15,21 @@ def deliver_lane(config_id, lane):
 @shared_task(name="pushconfig.tasks.sweep_outbox", acks_late=True, ignore_result=True)
 def sweep_outbox():
     return delivery.sweep()
+
+
+@shared_task(name="pushconfig.tasks.compensate", acks_late=True, ignore_result=True)
+def compensate(config_id):
+    """Beat, on the config's compensation cron (pushconfig.schedules). Idempotent: records are
+    claimed in the database, so a repeated or concurrent run re-pushes nothing twice."""
+    from . import compensation
+
+    return compensation.run(config_id).as_dict()
+
+
+@shared_task(name="pushconfig.tasks.cleanup", acks_late=True, ignore_result=True)
+def cleanup(config_id):
+    """Beat, daily at the config's cleanup hour. Idempotent: a repeated run finds less."""
+    from . import cleanup as push_log_cleanup
+
+    report = push_log_cleanup.run_for(config_id)
+    return report.as_dict() if report is not None else None
