@@ -31,6 +31,16 @@ class PushconfigConfig(AppConfig):
 
         pipeline.connect()
         post_migrate.connect(ensure_schedules, sender=self, dispatch_uid="pushconfig.schedules")
+        # Compensation and cleanup beat tasks follow each config (pushconfig.schedules).
+        from django.db.models.signals import post_delete, post_save
+
+        from . import schedules
+        from .models import PushConfig
+
+        post_save.connect(schedules.on_save, sender=PushConfig,
+                          dispatch_uid="pushconfig.schedules.save")
+        post_delete.connect(schedules.on_delete, sender=PushConfig,
+                            dispatch_uid="pushconfig.schedules.delete")
         from . import alerts
 
         alerts.connect()

@@ -11,14 +11,18 @@ from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from integration.models import Subcompany
 from integration.vocabulary import BUSINESS_STATUSES_BY_DATA_SET
 
+from .. import cleanup as push_log_cleanup
+from .. import schedules
 from ..api.operations import check_connection, describe
+from ..cron import CronError, parse
 from ..models import AdminScope, PersonRule, PushConfig, PushRecord
 from ..models.scope import restrict, scoped_organization
 from ..transports import CUSTOM, REGISTRY, UnknownTransport, get_transport_class, push_type_choices
@@ -26,6 +30,8 @@ from .forms import PARAM, STATUSES, PushConfigForm, build_config_form, build_sui
 
 # A connection test waits for the target; one action tests at most this many configs.
 MAX_TESTS = 20
+# Next run times of the compensation cron shown next to it.
+PREVIEW_RUNS = 5
 
 
 class PersonRuleInline(admin.TabularInline):
@@ -67,7 +73,8 @@ class PushConfigAdmin(admin.ModelAdmin):
     inlines = [PersonRuleInline]
     autocomplete_fields = ["scope_workflows", "intercepted_workflow_types", "alert_persons",
                            "alert_roles"]
-    actions = ["enable_configs", "disable_configs", "test_connections"]
+    actions = ["enable_configs", "disable_configs", "test_connections", "dry_run_cleanup"]
+    readonly_fields = ["compensation_preview"]
 
     # -- deleting: the push log goes in chunks, and is counted, not listed --------------------
     def get_deleted_objects(self, objs, request):
@@ -142,6 +149,24 @@ class PushConfigAdmin(admin.ModelAdmin):
                                  "identity) and the members of the roles get one alert per "
                                  "channel when it opens and one when it recovers."),
             }),
+            (_("Compensation"), {
+                "fields": ["compensation_enabled", "compensation_cron", "compensation_preview",
+                           "compensation_retries", "compensation_wait"],
+                "description": _("On this schedule, records that failed for a passing reason "
+                                 "(their automatic retries used up) and records still waiting "
+                                 "for an answer are pushed again, oldest first, each at most "
+                                 "the re-push count times and only after the wait since its "
+                                 "last try. Permanent failures are left for a re-push by hand. "
+                                 "Nothing runs while the config is disabled or its circuit "
+                                 "breaker is open."),
+            }),
+            (_("Cleanup"), {
+                "fields": ["cleanup_enabled", "cleanup_hour", "cleanup_keep_days"],
+                "description": _("Every day at this hour, records older than the keep days "
+                                 "whose outcome is success, ignored or pending are deleted; "
+                                 "failed and intercepted ones stay. The “Dry run cleanup” "
+                                 "action shows what would go."),
+            }),
         ]
 
     def get_form(self, request, obj=None, change=False, **kwargs):
@@ -213,6 +238,7 @@ class PushConfigAdmin(admin.ModelAdmin):
     @admin.action(description=gettext_lazy("Enable selected push configs"), permissions=["change"])
     def enable_configs(self, request, queryset):
         count = queryset.update(enabled=True, updated_at=timezone.now())
+        schedules.sync_many(queryset)  # update() sends no post_save
         self.message_user(request, ngettext(
             "%(count)d push config was enabled.", "%(count)d push configs were enabled.",
             count) % {"count": count}, messages.SUCCESS)
@@ -220,6 +246,7 @@ class PushConfigAdmin(admin.ModelAdmin):
     @admin.action(description=gettext_lazy("Disable selected push configs"), permissions=["change"])
     def disable_configs(self, request, queryset):
         count = queryset.update(enabled=False, updated_at=timezone.now())
+        schedules.sync_many(queryset)  # update() sends no post_save
         self.message_user(request, ngettext(
             "%(count)d push config was disabled.", "%(count)d push configs were disabled.",
             count) % {"count": count}, messages.SUCCESS)
@@ -236,6 +263,43 @@ class PushConfigAdmin(admin.ModelAdmin):
             result = check_connection(config)
             self.message_user(request, describe(config, result),
                               messages.SUCCESS if result.ok else messages.ERROR)
+
+    @admin.action(description=gettext_lazy("Dry run cleanup"), permissions=["view"])
+    def dry_run_cleanup(self, request, queryset):
+        """What the daily cleanup would delete now, per config: nothing is deleted."""
+        configs = list(queryset.order_by("pk")[:MAX_TESTS + 1])
+        if len(configs) > MAX_TESTS:
+            self.message_user(request, _("Select at most %(max)d push configs for a dry run.")
+                              % {"max": MAX_TESTS}, messages.ERROR)
+            return
+        for config in configs:
+            text = push_log_cleanup.describe(push_log_cleanup.preview(config), dry_run=True)
+            if not config.cleanup_enabled:
+                text += " " + _("Cleanup is off for this config.")
+            self.message_user(request, text, messages.INFO)
+
+    # -- compensation schedule -----------------------------------------------------------------
+    @admin.display(description=gettext_lazy("next runs"))
+    def compensation_preview(self, obj):
+        """The next run times of the saved cron, in the console's time zone."""
+        expression = obj.compensation_cron if obj is not None else ""
+        if not expression:
+            return _("Save a cron expression to see its next run times here.")
+        try:
+            cron = parse(expression)
+        except CronError as exc:
+            return str(exc)
+        runs = cron.next_runs(PREVIEW_RUNS)
+        fields = cron.crontab_fields()
+        lines = [
+            ", ".join(run.strftime("%Y-%m-%d %H:%M") for run in runs),
+            _("Time zone: %(zone)s. Beat schedule: minute %(minute)s, hour %(hour)s, day of "
+              "month %(day_of_month)s, month %(month_of_year)s, day of week %(day_of_week)s.")
+            % {"zone": settings.TIME_ZONE, **fields},
+        ]
+        if not (obj.enabled and obj.compensation_enabled):
+            lines.append(_("Not scheduled while the config or its compensation is off."))
+        return format_html_join(mark_safe("<br>"), "{}", ((line,) for line in lines))
 
     # -- extra pages ---------------------------------------------------------------------------
     def get_urls(self):

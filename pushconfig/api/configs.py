@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import BasePermission
@@ -19,6 +19,7 @@ from integration.models import Person, Role, Subcompany, Workflow, WorkflowType
 from integration.notify import validate_channel_keys
 from integration.vocabulary import BUSINESS_STATUSES_BY_DATA_SET, DataSet
 
+from ..cron import compensation_cron_error, parse
 from ..models import PersonRule, PushConfig
 from ..models.scope import restrict, scoped_organization
 from ..params import (
@@ -117,6 +118,21 @@ class PushConfigSerializer(serializers.ModelSerializer):
                   "updated_at"]
         fields += ["fuse_threshold", "fuse_cooldown", "alert_channels", "alert_persons",
                    "alert_roles", "alert_subject", "alert_content"]
+        fields += ["compensation_enabled", "compensation_cron", "compensation_next_runs",
+                   "compensation_retries", "compensation_wait", "cleanup_enabled",
+                   "cleanup_hour", "cleanup_keep_days"]
+
+    compensation_next_runs = serializers.SerializerMethodField(
+        help_text=gettext_lazy("The next run times of the compensation cron, in the console's "
+                               "time zone (also GET <id>/schedule-preview)."))
+
+    def get_compensation_next_runs(self, obj) -> list[str]:
+        if compensation_cron_error(False, obj.compensation_cron) or not obj.compensation_cron:
+            return []
+        return [run.isoformat() for run in parse(obj.compensation_cron).next_runs(PREVIEW_RUNS)]
+
+    def validate_compensation_cron(self, value):
+        return " ".join(value.split())
 
     def get_push_type_label(self, obj) -> str:
         try:
@@ -156,6 +172,11 @@ class PushConfigSerializer(serializers.ModelSerializer):
 
     def validate(self, attrs):
         instance = self.instance
+        problem = compensation_cron_error(
+            attrs.get("compensation_enabled", instance.compensation_enabled if instance else False),
+            attrs.get("compensation_cron", instance.compensation_cron if instance else ""))
+        if problem:
+            raise serializers.ValidationError({"compensation_cron": [problem]})
         push_type = attrs.get("push_type", instance.push_type if instance else "")
         implementation = attrs.get("implementation", instance.implementation if instance else "")
         if push_type != CUSTOM:
@@ -232,6 +253,24 @@ class PushConfigSerializer(serializers.ModelSerializer):
         return instance
 
 
+# Next run times shown by default, and the most a preview lists.
+PREVIEW_RUNS, MAX_PREVIEW_RUNS = 5, 50
+
+
+class ScheduleOut(serializers.Serializer):
+    scheduled = serializers.BooleanField(help_text="Whether beat runs it (enabled).")
+    crontab = serializers.DictField(allow_null=True,
+                                    help_text="The django-celery-beat crontab fields.")
+    next_runs = serializers.ListField(child=serializers.DateTimeField())
+
+
+class SchedulePreviewOut(serializers.Serializer):
+    compensation_cron = serializers.CharField()
+    time_zone = serializers.CharField()
+    compensation = ScheduleOut()
+    cleanup = ScheduleOut()
+
+
 class DeliveryOut(serializers.Serializer):
     ok = serializers.BooleanField()
     reason = serializers.CharField()
@@ -258,6 +297,44 @@ class PushConfigViewSet(viewsets.ModelViewSet):
             "person_rules", "scope_workflows", "intercepted_workflow_types", "alert_persons",
             "alert_roles")
         return restrict(query, self.request.user)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("cron", str, description="A cron expression to preview instead "
+                                                      "of the saved one (nothing is saved)."),
+            OpenApiParameter("count", int, description="How many run times (1–50, default 5)."),
+        ],
+        responses={200: SchedulePreviewOut})
+    @action(detail=True, methods=["get"], url_path="schedule-preview")
+    def schedule_preview(self, request, pk=None):
+        """The next run times of the config's compensation (its saved cron, or `cron`) and
+        cleanup, in the console's time zone. An expression that cannot be scheduled is a 400
+        naming `compensation_cron`."""
+        from django.conf import settings
+
+        config = self.get_object()
+        expression = " ".join(request.query_params.get("cron", config.compensation_cron).split())
+        try:
+            count = min(max(int(request.query_params.get("count", PREVIEW_RUNS)), 1),
+                        MAX_PREVIEW_RUNS)
+        except ValueError:
+            raise serializers.ValidationError(
+                {"count": [_("Give a whole number from 1 to %(max)d.") % {"max": MAX_PREVIEW_RUNS}]}
+            ) from None
+        problem = compensation_cron_error(False, expression)
+        if problem:
+            raise serializers.ValidationError({"compensation_cron": [problem]})
+        compensation = {"scheduled": config.enabled and config.compensation_enabled and
+                        bool(expression), "crontab": None, "next_runs": []}
+        if expression:
+            cron = parse(expression)
+            compensation.update(crontab=cron.crontab_fields(), next_runs=cron.next_runs(count))
+        daily = parse(f"0 {config.cleanup_hour} * * *")
+        cleanup = {"scheduled": config.cleanup_enabled, "crontab": daily.crontab_fields(),
+                   "next_runs": daily.next_runs(count)}
+        return Response(SchedulePreviewOut({
+            "compensation_cron": expression, "time_zone": settings.TIME_ZONE,
+            "compensation": compensation, "cleanup": cleanup}).data)
 
     @extend_schema(request=None, responses={200: DeliveryOut})
     @action(detail=True, methods=["post"], url_path="test-connection",

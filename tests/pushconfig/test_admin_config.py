@@ -29,6 +29,9 @@ def form_data(**overrides):
         "person_scope": "all", "workflow_scope": "all", "business_interception": "none",
         "person_rules-TOTAL_FORMS": "0", "person_rules-INITIAL_FORMS": "0",
         "person_rules-MIN_NUM_FORMS": "0", "person_rules-MAX_NUM_FORMS": "1000",
+        # Compensation and cleanup: the defaults a browser posts back.
+        "compensation_retries": "3", "compensation_wait": "5", "cleanup_hour": "2",
+        "cleanup_keep_days": "30",
     }
     data.update(overrides)
     return {k: v for k, v in data.items() if v is not None}
