@@ -35,3 +35,5 @@ class BusinessInterception(models.TextChoices):
 class RecordKind(models.TextChoices):
     EVENT = "event", _("Event")
     BACKFILL = "backfill", _("Compensated todo")
+    REALTIME = "realtime", _("Realtime push (batch task)")
+    HISTORY = "history", _("History push (batch task)")

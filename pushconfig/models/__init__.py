@@ -7,6 +7,7 @@ from .config import PersonRule, PushConfig
 from .log import DeliveryLane, PushAttempt, PushRecord
 from .sandbox import SandboxArrival, SandboxBehaviour, SandboxMode, SandboxProtocol  # noqa: F401
 from .scope import AdminScope
+from .task import PushTask, TaskMode, TaskStatus  # noqa: F401  (batch push tasks)
 
 __all__ = ["AddressBinding", "AddressParameter", "AdminScope", "Breaker", "CloudBridgeConfig",
            "DeliveryLane", "FuseRecord", "PersonRule", "PushAddress", "PushAttempt", "PushConfig",

@@ -40,6 +40,11 @@ class PushRecord(models.Model):
     next_attempt_at = models.DateTimeField(_("next attempt at"), null=True, blank=True)
     # Re-pushes made by scheduled compensation, bounded by the config's re-push count.
     compensations = models.PositiveSmallIntegerField(_("compensations"), default=0)
+    # The batch push task that wrote the record (realtime / history kinds); the record stays in
+    # the log when the task is deleted or purged.
+    task = models.ForeignKey("pushconfig.PushTask", verbose_name=_("batch push task"), null=True,
+                             blank=True, on_delete=models.SET_NULL, related_name="records",
+                             db_index=True)
     created_at = models.DateTimeField(_("triggered at"), auto_now_add=True, db_index=True)
     pushed_at = models.DateTimeField(_("answered at"), null=True, blank=True)
 
