@@ -44,3 +44,9 @@ class PushconfigConfig(AppConfig):
         from . import alerts
 
         alerts.connect()
+        # Batch push tasks: importing registers their Celery tasks (queue "batch"); the daily
+        # purge and the sweeper are beat schedules kept like the outbox sweeper's.
+        from . import batch
+
+        post_migrate.connect(batch.ensure_schedules, sender=self,
+                             dispatch_uid="pushconfig.batch.schedules")
