@@ -8,9 +8,8 @@ SWEEP_TASK = "pushconfig.tasks.sweep_outbox"
 def ensure_schedules(sender, **kwargs):
     """The outbox sweeper runs every 30 s under beat; kept as a database schedule so it shows
     (and can be paused) in the admin like every other."""
-    from django_celery_beat.models import IntervalSchedule, PeriodicTask
-
     from django.conf import settings
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
 
     every, _created = IntervalSchedule.objects.get_or_create(
         every=settings.PUSH_SWEEP_SECONDS, period=IntervalSchedule.SECONDS)

@@ -203,6 +203,8 @@ class PushConfig(models.Model):
         return {k: (mask(v) if k in secret else v) for k, v in plain.items()}
 
     def clean(self):
+        from integration.notify import validate_channel_keys
+
         from ..cron import compensation_cron_error
         from ..transports import UnknownTransport, get_transport_class
 
@@ -220,6 +222,10 @@ class PushConfig(models.Model):
         statuses = self.intercepted_statuses or {}
         if not isinstance(statuses, dict) or any(k not in DataSet.values for k in statuses):
             raise ValidationError({"intercepted_statuses": _("Use data sets as keys.")})
+        try:
+            self.alert_channels = validate_channel_keys(self.alert_channels or [])
+        except ValidationError as exc:
+            raise ValidationError({"alert_channels": exc.messages}) from None
 
 
 class PersonRule(models.Model):
