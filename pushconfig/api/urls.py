@@ -5,6 +5,7 @@ from .addresses import CloudBridgeView, PushAddressViewSet
 from .alerts import FuseRecordViewSet
 from .configs import PushConfigViewSet, PushTypeViewSet
 from .logs import PushRecordViewSet
+from .tasks import PushTaskViewSet
 
 router = DefaultRouter()
 # As in integration.api.urls: the final slash is optional (a 301 on a POST loses the body).
@@ -15,6 +16,7 @@ router.register("push-types", PushTypeViewSet, basename="push-type")
 router.register("push-logs", PushRecordViewSet, basename="push-log")
 router.register("fuse-records", FuseRecordViewSet, basename="fuse-record")
 router.register("push-addresses", PushAddressViewSet, basename="push-address")
+router.register("push-tasks", PushTaskViewSet, basename="push-task")
 
 urlpatterns = [
     *router.urls,

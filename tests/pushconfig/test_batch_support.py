@@ -21,10 +21,10 @@ def make_task(config, mode="realtime", user=None, **filters):
     return batch.launch(task)
 
 
-def run_to_end(task, deliver=True, steps=200):
+def run_to_end(task, deliver=True, steps=200, runner=None):
     """Play the batch worker (one run_task message after the other, each with the token the
-    previous one handed on) and the push workers, until the task stops."""
-    runner = None
+    previous one handed on, starting from `runner`'s) and the push workers, until the task
+    stops."""
     for _ in range(steps):
         runner, countdown = batch.advance(task.pk, runner)
         if deliver:
