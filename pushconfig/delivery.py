@@ -42,8 +42,9 @@ def enqueue_lanes(pairs):
         try:
             deliver_lane.apply_async((config_id, lane), retry=False)
         except Exception:  # the records are safe in the database; the sweeper re-enqueues
-            log.warning("could not enqueue lane %s/%s; the sweeper will", config_id, lane,
+            log.warning("broker unavailable: %d lane(s) left to the sweeper", len(pairs),
                         exc_info=True)
+            return  # one failure says the broker is down: don't wait on it for every lane
 
 
 def open_records(config_id, lane=None):
