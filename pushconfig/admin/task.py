@@ -119,6 +119,7 @@ class PushTaskForm(forms.ModelForm):
         configs = PushConfig.objects.filter(enabled=True).order_by("system_name")
         self.fields["config"].queryset = restrict(configs, self.user) if self.user else configs
         self.fields["config"].help_text = _("Enabled push configs only.")
+        self.fields["mode"].choices = TaskMode.choices  # no blank choice among the radios
         self.fields["mode"].initial = TaskMode.REALTIME
 
     def clean(self):
@@ -289,10 +290,10 @@ class PushTaskAdmin(admin.ModelAdmin):
     def progress_bar(self, obj):
         data = _progress_of(obj)
         return format_html(
-            '<div class="batch-progress" data-task="{}" data-active="{}" title="{}">'
-            '<div class="batch-progress-bar" style="width: {}%"></div>'
+            '<div class="batch-progress" data-task="{}" data-active="{}" data-status="{}" '
+            'title="{}"><div class="batch-progress-bar" style="width: {}%"></div>'
             '<span class="batch-progress-label">{}%</span></div>',
-            obj.pk, "1" if obj.status in ACTIVE else "0",
+            obj.pk, "1" if obj.status in ACTIVE else "0", obj.status,
             _("%(done)s done, %(failed)s failed, %(pending)s waiting") % data,
             data["percent"], data["percent"])
 
@@ -307,7 +308,9 @@ class PushTaskAdmin(admin.ModelAdmin):
                            export, _("export as .xlsx"))
 
     # -- actions ----------------------------------------------------------------------------------
-    def _apply(self, request, queryset, operation, done_singular, done_plural):
+    def _apply(self, request, queryset, operation, message):
+        """Run `operation` on each selected task; `message(n)` reports the n it was done to,
+        and each refusal is reported with the status that caused it."""
         done, refused = 0, []
         for task in queryset.order_by("pk"):
             try:
@@ -319,41 +322,42 @@ class PushTaskAdmin(admin.ModelAdmin):
             else:
                 done += 1
         if done:
-            self.message_user(request, ngettext(done_singular, done_plural, done)
-                              % {"count": done}, messages.SUCCESS)
-        for message in refused:
-            self.message_user(request, message, messages.ERROR)
+            self.message_user(request, message(done), messages.SUCCESS)
+        for text in refused:
+            self.message_user(request, text, messages.ERROR)
 
     @admin.action(description=gettext_lazy("Pause selected tasks"), permissions=["change"])
     def pause_tasks(self, request, queryset):
-        self._apply(request, queryset, batch.pause,
-                    "%(count)d task was paused; it stops after its current chunk.",
-                    "%(count)d tasks were paused; they stop after their current chunk.")
+        self._apply(request, queryset, batch.pause, lambda n: ngettext(
+            "%(count)d task was paused; it stops after its current chunk.",
+            "%(count)d tasks were paused; they stop after their current chunk.", n)
+            % {"count": n})
 
     @admin.action(description=gettext_lazy("Resume selected tasks"), permissions=["change"])
     def resume_tasks(self, request, queryset):
-        self._apply(request, queryset, batch.resume,
-                    "%(count)d task was resumed where it stopped.",
-                    "%(count)d tasks were resumed where they stopped.")
+        self._apply(request, queryset, batch.resume, lambda n: ngettext(
+            "%(count)d task was resumed where it stopped.",
+            "%(count)d tasks were resumed where they stopped.", n) % {"count": n})
 
     @admin.action(description=gettext_lazy("Retry the failed records of selected tasks"),
                   permissions=["change"])
     def retry_tasks(self, request, queryset):
-        self._apply(request, queryset, batch.retry,
-                    "The failed records of %(count)d task are pushed again.",
-                    "The failed records of %(count)d tasks are pushed again.")
+        self._apply(request, queryset, batch.retry, lambda n: ngettext(
+            "The failed records of %(count)d task are pushed again.",
+            "The failed records of %(count)d tasks are pushed again.", n) % {"count": n})
 
     @admin.action(description=gettext_lazy("Cancel selected tasks"), permissions=["change"])
     def cancel_tasks(self, request, queryset):
-        self._apply(request, queryset, batch.cancel,
-                    "%(count)d task was cancelled; its records not sent yet were withdrawn.",
-                    "%(count)d tasks were cancelled; their records not sent yet were withdrawn.")
+        self._apply(request, queryset, batch.cancel, lambda n: ngettext(
+            "%(count)d task was cancelled; its records not sent yet were withdrawn.",
+            "%(count)d tasks were cancelled; their records not sent yet were withdrawn.", n)
+            % {"count": n})
 
     @admin.action(description=gettext_lazy("Delete selected tasks (their records stay in the "
                                            "push log)"), permissions=["delete"])
     def delete_tasks(self, request, queryset):
-        self._apply(request, queryset, batch.delete,
-                    "%(count)d task was deleted.", "%(count)d tasks were deleted.")
+        self._apply(request, queryset, batch.delete, lambda n: ngettext(
+            "%(count)d task was deleted.", "%(count)d tasks were deleted.", n) % {"count": n})
 
     # -- extra pages ------------------------------------------------------------------------------
     def get_urls(self):
