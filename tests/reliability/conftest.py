@@ -377,28 +377,31 @@ class Console:
                  "finished_at")
         return [dict(zip(names, row, strict=True)) for row in rows]
 
-    def post(self, path, body, timeout=30):
-        """POST JSON with the admin's token: (HTTP status, answer, seconds taken)."""
-        request = urllib.request.Request(
+    def post(self, path, body, timeout=30, give_up=False):
+        """POST JSON with the admin's token: (HTTP status, answer, seconds taken). With
+        give_up, no answer within `timeout` gives (None, None, seconds) instead of an error."""
+        return self._call(urllib.request.Request(
             self.base_url + path, data=json.dumps(body).encode(), method="POST",
-            headers={"Content-Type": "application/json", "Authorization": f"Token {TOKEN}"})
-        started = time.monotonic()
-        try:
-            with urllib.request.urlopen(request, timeout=timeout) as response:
-                status, raw = response.status, response.read()
-        except urllib.error.HTTPError as error:
-            status, raw = error.code, error.read()
-        return status, json.loads(raw or b"null"), time.monotonic() - started
+            headers={"Content-Type": "application/json", "Authorization": f"Token {TOKEN}"}),
+            timeout, give_up)
 
     def get(self, path, timeout=30):
+        return self._call(urllib.request.Request(
+            self.base_url + path, headers={"Authorization": f"Token {TOKEN}"}), timeout, False)
+
+    def _call(self, request, timeout, give_up):
         started = time.monotonic()
-        request = urllib.request.Request(self.base_url + path,
-                                         headers={"Authorization": f"Token {TOKEN}"})
         try:
             with urllib.request.urlopen(request, timeout=timeout) as response:
                 status, raw = response.status, response.read()
         except urllib.error.HTTPError as error:
             status, raw = error.code, error.read()
+        except (TimeoutError, urllib.error.URLError) as error:
+            timed_out = isinstance(error, TimeoutError) or isinstance(
+                getattr(error, "reason", None), TimeoutError)
+            if not (give_up and timed_out):
+                raise
+            return None, None, time.monotonic() - started
         return status, json.loads(raw or b"null"), time.monotonic() - started
 
     def close(self):

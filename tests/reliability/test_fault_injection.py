@@ -16,6 +16,7 @@ from .conftest import report, todo_and_done_events, wait_until
 from .targets import Target
 
 pytestmark = [pytest.mark.reliability, pytest.mark.postgres_only]
+API_PATIENCE = 10  # seconds an inbox call may take before the scenario stops waiting for it
 
 
 @pytest.fixture
@@ -122,7 +123,9 @@ def test_worker_killed_in_the_middle_of_a_batch(console, targets):
     """SIGKILL the worker (pool and all) while batches are on the wire, start another: the
     sweeper closes the interrupted attempts and re-sends their records; everything is
     delivered, a duplicate only for what was in flight (at least once)."""
-    target = targets("up", delay=0.5)
+    # 0.3 s an answer: a lane's batch (5 keys at most here) stays within the 3 s lease while
+    # its worker lives (a batch outlasting its lease is another test's subject).
+    target = targets("up", delay=0.3)
     console = console(PUSH_LANE_LEASE_SECONDS=3)
     config = console.create_configs({"identifier": "rel-kill", "system_name": "Reliability kill",
                                      "server_url": target.url})["rel-kill"]
@@ -173,13 +176,18 @@ def test_broker_unreachable_when_events_arrive(console, targets):
     status, health, health_seconds = console.get("/api/v1/health/")
     assert status == 503 and health["broker"] == "unavailable", health
 
-    # A generous client timeout, so a slow answer is measured rather than cut off.
-    status, body, bulk_seconds = console.post("/api/v1/todo-events/", events, timeout=90)
-    assert status == 200 and body["accepted"] == len(events), body
-    status, body, single_seconds = console.post("/api/v1/todo-events/", single, timeout=30)
-    assert status == 201 and body["accepted"] == 1, body
+    # An answer later than API_PATIENCE is a failure (asserted at the end); the scenario goes
+    # on, since the events were stored before the console began waiting for the broker.
+    status, body, bulk_seconds = console.post("/api/v1/todo-events/", events,
+                                              timeout=API_PATIENCE, give_up=True)
+    assert status in (200, None) and (body is None or body["accepted"] == len(events)), body
+    status, body, single_seconds = console.post("/api/v1/todo-events/", single,
+                                                timeout=API_PATIENCE, give_up=True)
+    assert status in (201, None) and (body is None or body["accepted"] == 1), body
     accepted = len(events) + 1
-    assert console.outcomes(config) == {"pending": accepted}
+    wait_until(lambda: console.outcomes(config) == {"pending": accepted}, 10,
+               "every event to be stored with its push record pending",
+               lambda: console.outcomes(config))
     keys = console.record_keys(config)
     time.sleep(2)  # beat cannot reach the worker either: nothing may leave
     assert target.entries() == []
@@ -189,8 +197,9 @@ def test_broker_unreachable_when_events_arrive(console, targets):
                            "every record to succeed once the broker is back",
                            lambda: console.progress(config))
     figures = target.figures(keys)
-    report("broker unreachable when events arrive", figures,
-           bulk_call_seconds=round(bulk_seconds, 2), single_call_seconds=round(single_seconds, 2),
+    calls = [round(s, 2) if s < API_PATIENCE else f"no answer in {API_PATIENCE}s"
+             for s in (bulk_seconds, single_seconds)]
+    report("broker unreachable when events arrive", figures, api_call_seconds=calls,
            health_check_seconds=round(health_seconds, 2),
            delivered_after_broker_back=f"{delivered:.1f}s")
     assert figures["lost"] == 0 and not figures["unexpected"]
@@ -198,24 +207,27 @@ def test_broker_unreachable_when_events_arrive(console, targets):
     assert target.order_violations() == {}
     assert health_seconds < 10.0
     # The inbox must not wait for the broker (the sweeper enqueues what could not be).
-    assert bulk_seconds < 3.0 and single_seconds < 3.0, (bulk_seconds, single_seconds)
+    assert bulk_seconds < 3.0 and single_seconds < 3.0, f"API calls took {calls}"
 
 
 def test_slow_target_does_not_hold_up_the_others(console, targets):
-    """Target A hangs (longer than PUSH_READ_TIMEOUT), target B answers: B's pushes all
-    arrive while A hangs; A's calls time out within the read timeout; once A answers again,
-    all of A arrives too."""
-    read_timeout = 2
+    """Target A hangs (longer than PUSH_READ_TIMEOUT), target B answers: A's calls time out
+    within the read timeout, and once A's breaker has seen its run of failures no worker
+    spends more time on A, so B's pushes all arrive while A hangs; once A answers again, all
+    of A arrives too."""
+    read_timeout, threshold, workers = 2, 3, 2
     hanging = targets("hang", hang=30)
     fine = targets("up")
-    console = console(PUSH_READ_TIMEOUT=read_timeout)
+    # The lane lease in the defaults' proportion to the read timeout (120 s to 15 s): a lease
+    # running out under a long batch is test_answers_slower_than_the_lane_lease's subject.
+    console = console(PUSH_READ_TIMEOUT=read_timeout, PUSH_LANE_LEASE_SECONDS=8 * read_timeout)
     ids = console.create_configs(
         {"identifier": "rel-slow-a", "system_name": "Reliability slow A",
-         "server_url": hanging.url, "fuse_threshold": 3, "fuse_cooldown": 5},
+         "server_url": hanging.url, "fuse_threshold": threshold, "fuse_cooldown": 5},
         {"identifier": "rel-slow-b", "system_name": "Reliability slow B",
          "server_url": fine.url})
     a, b = ids["rel-slow-a"], ids["rel-slow-b"]
-    events = todo_and_done_events("slow", 16)
+    events = todo_and_done_events("slow", 16)  # A's lanes hold up to 4 keys each
     accept(console, events)
     keys_a, keys_b = console.record_keys(a), console.record_keys(b)
 
@@ -227,6 +239,9 @@ def test_slow_target_does_not_hold_up_the_others(console, targets):
     reasons = {r for (r,) in console.sql(
         "SELECT DISTINCT reason FROM pushconfig_pushrecord WHERE config_id = %s "
         "AND outcome = 'failed'", a)}
+    hung = len(hanging.entries())
+    probes = sum(p for (p,) in console.sql(
+        "SELECT probes FROM pushconfig_fuserecord WHERE config_id = %s", a))
     hanging.switch("up")
     a_delivered = wait_until(all_success(console, a, len(events)), 60,
                              "A's records to succeed once it answers",
@@ -234,9 +249,12 @@ def test_slow_target_does_not_hold_up_the_others(console, targets):
 
     figures_a, figures_b = hanging.figures(keys_a), fine.figures(keys_b)
     durations = sorted(x["duration_ms"] for x in timed_out if x["duration_ms"] is not None)
+    # The breaker opens after `threshold` timeouts in a row; each other worker may have one
+    # call of A on the wire by then; then only probes (one failed probe each, one in flight).
+    allowed = threshold + (workers - 1) + probes + 1
     report("slow target A (hangs)", figures_a, timed_out_attempts=len(timed_out),
+           calls_while_hanging=hung, allowed_by_breaker=allowed,
            longest_ms=durations[-1] if durations else None,
-           interrupted=sum(x["error_class"] == "Interrupted" for x in console.attempts(a)),
            delivered_after_recovery=f"{a_delivered:.1f}s")
     report("healthy target B (beside A)", figures_b,
            delivered_while_a_hangs=f"{b_delivered:.1f}s")
@@ -249,6 +267,11 @@ def test_slow_target_does_not_hold_up_the_others(console, targets):
     assert not console.open_attempts(a) and not console.open_attempts(b)
     assert hanging.order_violations() == {} and fine.order_violations() == {}
     assert set(success_attempts_per_key(console, a).values()) == {1}
+    # No worker stuck on A: a batch must not go on calling a target whose breaker has seen
+    # its run of failures (each such call holds a worker for the whole read timeout).
+    assert hung <= allowed, (
+        f"A was called {hung} times while hanging, {allowed} at most were needed: batches "
+        f"went on after the breaker's threshold; each call held a worker {read_timeout}s")
 
 
 def test_answer_cut_mid_way(console, targets):
@@ -276,9 +299,11 @@ def test_answer_cut_mid_way(console, targets):
     wait_until(settled, 60, "every record to be answered or given up",
                lambda: console.progress(config))
     figures = target.figures(keys)
-    given_up = console.unfinished(config, limit=3)
-    report("answer cut mid-way, then whole", figures, not_retried=given_up)
-    assert figures["lost"] == 0, f"never retried: {given_up}"
+    given_up = console.unfinished(config, limit=100)
+    report("answer cut mid-way, then whole", figures, given_up=len(given_up),
+           as_permanent=sum(1 for row in given_up if row[2]),
+           reason=given_up[0][5][:80] if given_up else "")
+    assert figures["lost"] == 0, f"never retried: {given_up[:3]}"
     assert figures["duplicates"] == 0 and target.order_violations() == {}
 
 
