@@ -318,14 +318,14 @@ def test_it_needs_the_model_permissions(world, outsider_api, operator_api):
 
 def test_a_scoped_administrator_sees_and_creates_only_its_organizations_tasks(
         world, orgs, settings):
-    from django.contrib.auth.models import Permission
+    from django.contrib.auth.models import Permission, User
 
     settings.DECENTRALISED_ADMIN = True
     north, south = orgs
     PushConfig.objects.filter(pk=world.pk).update(organization=south)
     theirs = make_task(world, "realtime")
     client = scoped_api(north)
-    user = PushTask._meta.apps.get_model("auth", "User").objects.get(username="north-admin")
+    user = User.objects.get(username="north-admin")
     user.user_permissions.add(*Permission.objects.filter(
         content_type__app_label="pushconfig", codename__endswith="_pushtask"))
     assert client.get(URL, **EN).json()["results"] == []

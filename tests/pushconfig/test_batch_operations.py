@@ -224,3 +224,10 @@ def test_the_batch_tasks_go_to_the_batch_queue():
     for name in (batch.RUN_TASK, batch.SWEEP_TASK, batch.PURGE_TASK):
         assert name in app.tasks
         assert app.amqp.router.route({}, name)["queue"].name == "batch"
+
+
+def test_deleting_a_config_takes_its_tasks_with_its_push_log(world, receiver):
+    task = run_to_end(make_task(world, "realtime"))
+    world.delete()
+    assert not PushTask.objects.filter(pk=task.pk).exists()
+    assert not PushRecord.objects.exists()
