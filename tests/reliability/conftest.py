@@ -10,13 +10,16 @@
   own process group, so the worker can be SIGKILLed alone, pool and all.
 
 Push timings come from the environment (PUSH_* settings) and are small, so outages, retries,
-probes, leases and sweeps take seconds. Teardown always stops every process group, the proxy
-and the database, also after a failure, and then prints the processes' logs (also copied to
-test-artifacts/reliability/).
+probes, leases and sweeps take seconds. Teardown always stops every process group and the
+proxy and drops the database, also after a failure; after a failure it prints the processes'
+logs (also copied to test-artifacts/reliability/<test>/).
 
-Needs PostgreSQL on 127.0.0.1:5432 (trust, user postgres) and Redis on 127.0.0.1:6379; without
-them the scenarios skip, or fail when REQUIRE_SERVICES=1. They are marked `postgres_only`, so
-the SQLite run of scripts/test deselects them and the PostgreSQL run executes them.
+Needs the run's PostgreSQL server (that of DATABASE_URL: in scripts/test's PostgreSQL pass
+127.0.0.1:5432, or TEST_POSTGRES_URL's), where it creates and drops databases of its own
+(console_reliability_*), and Redis on 127.0.0.1:6379 (db 13, held by one run at a time);
+without them the scenarios skip, or fail when REQUIRE_SERVICES=1. They are marked
+`postgres_only`, so the SQLite run of scripts/test deselects them and the PostgreSQL run
+executes them.
 """
 import itertools
 import json
@@ -32,6 +35,7 @@ import urllib.error
 import urllib.request
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from urllib.parse import quote
 
 import pytest
 
@@ -41,7 +45,6 @@ from .proxy import TCPProxy
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "reliability"
-PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 REDIS_DB = 13
 QUEUES = "default,push,batch,flows,archive"
 TOKEN = secrets.token_hex(20)  # the admin's API token in every scenario's database
@@ -111,10 +114,29 @@ def pytest_terminal_summary(terminalreporter):
 
 
 # -- services ------------------------------------------------------------------------------
+def pg_server():
+    """The PostgreSQL server of this run (scripts/test: TEST_POSTGRES_URL, by default
+    127.0.0.1:5432, user postgres): host, port, user, password."""
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    return {"host": db.get("HOST") or "127.0.0.1", "port": int(db.get("PORT") or 5432),
+            "user": db.get("USER") or "postgres", "password": db.get("PASSWORD") or ""}
+
+
+def pg_url(database):
+    server = pg_server()
+    login = quote(server["user"], safe="")
+    if server["password"]:
+        login += ":" + quote(server["password"], safe="")
+    return f"postgres://{login}@{server['host']}:{server['port']}/{database}"
+
+
 def pg_connect(dbname="postgres"):
     import psycopg
 
-    return psycopg.connect(dbname=dbname, autocommit=True, connect_timeout=5, **PG)
+    server = {k: v for k, v in pg_server().items() if v != ""}
+    return psycopg.connect(dbname=dbname, autocommit=True, connect_timeout=5, **server)
 
 
 def pg_admin(sql):
@@ -186,7 +208,7 @@ def base_env(database, var_dir, broker_url, overrides=()):
         env.pop(name, None)
     env.update(SETTINGS)
     env.update(
-        DATABASE_URL=f"postgres://{PG['user']}@{PG['host']}:{PG['port']}/{database}",
+        DATABASE_URL=pg_url(database),
         CELERY_BROKER_URL=broker_url, CONSOLE_VAR_DIR=str(var_dir), PYTHONUNBUFFERED="1",
         DJANGO_SETTINGS_MODULE="config.settings", SANDBOX_ENABLED="0",
         PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p),
@@ -206,7 +228,8 @@ def run_manage(env, *args, timeout=120):
 def reliability_template(tmp_path_factory):
     """A migrated database with the admin's token, cloned for each scenario; and the suite's
     hold on Redis db 13."""
-    require_service("PostgreSQL", PG["host"], PG["port"])
+    server = pg_server()
+    require_service("PostgreSQL", server["host"], server["port"])
     require_service("Redis", "127.0.0.1", 6379)
     lock = SuiteLock()
     lock.acquire()
@@ -227,8 +250,7 @@ def reliability_template(tmp_path_factory):
 class Console:
     """One scenario's processes, database and broker proxy."""
 
-    def __init__(self, label, database, var_dir, overrides):
-        self.label = label
+    def __init__(self, database, var_dir, overrides):
         self.database = database
         self.var_dir = var_dir
         self.broker = TCPProxy(6379).start()
@@ -256,36 +278,48 @@ class Console:
         self.started.append((name, process, log_path))
         return process, log_path
 
-    def start_web(self):
+    def start(self):
+        """Web, worker and beat, started together; back when web and worker answer."""
+        waits = [self.start_web(wait=False), self.start_worker(wait=False)]
+        self.start_beat()
+        for wait in waits:
+            wait()
+
+    def start_web(self, wait=True):
         self.port = free_port()
         process, _log = self._spawn("web", "web", [
             sys.executable, str(ROOT / "manage.py"), "runserver", f"127.0.0.1:{self.port}",
             "--noreload"])
-        self._wait_started("web", process, lambda: answers(self.port))
+        return self._started("web", process, lambda: answers(self.port), wait)
 
-    def start_worker(self):
+    def start_worker(self, wait=True):
         self._workers += 1
         name = f"worker{self._workers}"
         process, log_path = self._spawn("worker", name, [
             sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", QUEUES, "-c", "2",
             "-n", f"reliability{self._workers}-{os.getpid()}@%h", "--without-mingle",
             "--without-gossip", "--loglevel", "INFO"])
-        self._wait_started(name, process, lambda: b" ready." in log_path.read_bytes())
-        return process
+        return self._started(name, process, lambda: b" ready." in log_path.read_bytes(), wait)
 
     def start_beat(self):
         self._spawn("beat", "beat", [
             sys.executable, "-m", "celery", "-A", "config", "beat", "--loglevel", "INFO",
             "--scheduler", "django_celery_beat.schedulers:DatabaseScheduler"])
 
-    def _wait_started(self, name, process, ready):
+    def _started(self, name, process, ready, wait):
+        """Wait until ready() (or return the waiting, to be done later)."""
         deadline = time.monotonic() + START_TIMEOUT
-        while not ready():
-            if process.poll() is not None:
-                pytest.fail(f"{name} exited with {process.returncode}:\n{self.log(name)}")
-            if time.monotonic() > deadline:
-                pytest.fail(f"{name} did not start within {START_TIMEOUT}s:\n{self.log(name)}")
-            time.sleep(0.1)
+
+        def waiting():
+            while not ready():
+                if process.poll() is not None:
+                    pytest.fail(f"{name} exited with {process.returncode}:\n{self.log(name)}")
+                if time.monotonic() > deadline:
+                    pytest.fail(f"{name} did not start within {START_TIMEOUT}s:\n"
+                                f"{self.log(name)}")
+                time.sleep(0.1)
+
+        return waiting() if wait else waiting
 
     def kill_worker(self):
         """SIGKILL the worker's whole process group (its main process and pool children),
@@ -457,7 +491,6 @@ def console(request, reliability_template, tmp_path):
     def start(**overrides):
         assert not made, "one console per scenario"
         lock.acquire()  # renews it
-        label = request.node.name
         database = f"console_reliability_{os.getpid()}_{next(_SCENARIOS)}"
         drop_database(database)
         pg_admin(f'CREATE DATABASE "{database}" TEMPLATE "{template}"')
@@ -465,14 +498,12 @@ def console(request, reliability_template, tmp_path):
         var_dir.mkdir()
         try:
             clear_broker()
-            console = Console(label, database, var_dir, overrides)
+            console = Console(database, var_dir, overrides)
         except BaseException:
             drop_database(database)
             raise
         made.append(console)
-        console.start_web()
-        console.start_worker()
-        console.start_beat()
+        console.start()
         return console
 
     yield start
