@@ -20,6 +20,7 @@ from django.utils import timezone
 
 from .models import Breaker, FuseRecord
 from .signals import fuse_changed
+from .transports.base import LOCAL_ERRORS
 from .vocabulary import Outcome
 
 SEND, PROBE, WAIT = "send", "probe", "wait"
@@ -52,12 +53,15 @@ def give_back_probe(config):
 
 def record(config, results, probing=False):
     """Update the breaker from a batch's results (Delivery objects, in sending order)."""
-    answered = [not (not r.ok and not r.permanent) for r in results]
+    results = [r for r in results if r.error_class not in LOCAL_ERRORS]
+    answered = [r.ok or r.permanent for r in results]
     if probing:
         if any(answered):
             _close(config)
+        elif results:
+            _reopen(config, results[-1].reason)
         else:
-            _reopen(config, results[-1].reason if results else "")
+            give_back_probe(config)  # nothing reached the target: another record probes
         return
     if not results:
         return

@@ -11,6 +11,7 @@ records reach the target in the order they were accepted.
 import logging
 import uuid
 import zlib
+from dataclasses import dataclass
 from datetime import timedelta
 
 import requests
@@ -23,6 +24,7 @@ from django.utils.translation import gettext as _
 from . import breaker
 from .items import build_items
 from .models import Breaker, DeliveryLane, PushAttempt, PushConfig, PushRecord
+from .transports.base import NOT_SENT
 from .vocabulary import Outcome
 
 log = logging.getLogger(__name__)
@@ -60,6 +62,8 @@ def session_for(config):
     cached = _sessions.get(config.pk)
     if cached and cached[0] == config.updated_at:
         return cached[1]
+    if cached:
+        cached[1].close()
     session = requests.Session()
     session.headers["User-Agent"] = "oa-integration-console/1"
     _sessions[config.pk] = (config.updated_at, session)
@@ -79,17 +83,31 @@ def transport_for(config):
 
 
 def next_batch(config_id, lane, size):
+    """The oldest due records of a lane, at most one per key, and none of a key that still has
+    an earlier open record anywhere — waiting for a retry, or in another lane after the lane
+    count changed — so each key's records reach the target in order."""
     now = timezone.now()
-    window = open_records(config_id, lane).order_by("id")[: size * 4]
+    window = list(open_records(config_id, lane).filter(
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)).order_by("id")[: size * 4])
+    if not window:
+        return []
+    keys = {record.key for record in window}
+    first_open = {}
+    for pk, *key in open_records(config_id).filter(
+            request_id__in={k[0] for k in keys}, receiver__in={k[1] for k in keys},
+            id__lt=window[-1].pk).values_list("id", "request_id", "receiver", "identity"):
+        key = tuple(key)
+        if key in keys and pk < first_open.get(key, pk + 1):
+            first_open[key] = pk
     taken, seen = [], set()
     for record in window:
-        if record.key in seen:
-            continue  # one per key per round; later ones wait behind the earlier
+        if record.key in seen or first_open.get(record.key, record.pk) < record.pk:
+            seen.add(record.key)
+            continue
         seen.add(record.key)
-        if record.next_attempt_at is None or record.next_attempt_at <= now:
-            taken.append(record)
-            if len(taken) >= size:
-                break
+        taken.append(record)
+        if len(taken) >= size:
+            break
     return taken
 
 
@@ -110,20 +128,34 @@ def _release(config_id, lane, holder):
         leased_until=None, holder="")
 
 
+@dataclass
+class LaneRun:
+    sent: int = 0
+    more: bool = False  # due work is left that this worker could not finish in its time
+
+
 def run_lane(config_id, lane, budget_seconds=30.0):
-    """Deliver what is due on one lane. Returns the number of records sent, or None when
-    another worker holds the lane (it will find what we were asked to send)."""
+    """Deliver what is due on one lane. Returns None when another worker holds the lane (it
+    will find what we were asked to send), else a LaneRun."""
     holder = uuid.uuid4().hex
     if not _lease(config_id, lane, holder):
         return None
-    sent = 0
+    run = LaneRun()
     deadline = timezone.now() + timedelta(seconds=budget_seconds)
+    heartbeat = _Heartbeat(config_id, lane, holder)
     try:
         config = PushConfig.objects.filter(pk=config_id, enabled=True).first()
         if config is None:
-            return 0  # disabled: records wait, nothing is lost
-        transport = transport_for(config)
-        while timezone.now() < deadline:
+            return run  # disabled: records wait, nothing is lost
+        try:
+            transport = transport_for(config)
+        except Exception:  # a config that cannot work (unregistered type, lost key): say it
+            log.exception("push config %s cannot deliver; its records wait", config_id)
+            return run
+        while True:
+            if timezone.now() >= deadline:
+                run.more = True
+                break
             admitted = breaker.admit(config)
             if admitted == breaker.WAIT:
                 break  # fused: the records wait as they are; a probe will come
@@ -133,17 +165,38 @@ def run_lane(config_id, lane, budget_seconds=30.0):
                 if probing:
                     breaker.give_back_probe(config)
                 break
-            results = send_batch(config, transport, batch)
+            results = send_batch(config, transport, batch, heartbeat)
             breaker.record(config, results, probing)
-            sent += len(batch)
-            DeliveryLane.objects.filter(config_id=config_id, lane=lane, holder=holder).update(
-                leased_until=timezone.now() + lease())
+            run.sent += sum(r.error_class != NOT_SENT for r in results)
+            if not heartbeat.held:
+                break  # our lease was taken over: the new holder goes on
     finally:
         _release(config_id, lane, holder)
-    return sent
+    # Work that arrived while we held the lane found it busy: pick it up now.
+    run.more = run.more or (run.sent > 0 and bool(next_batch(config_id, lane, 1)))
+    return run
 
 
-def send_batch(config, transport, records):
+class _Heartbeat:
+    """Renews the lane lease between items when a third of it has passed; tells the transport
+    to stop if the lease was lost (another worker then owns the lane)."""
+
+    def __init__(self, config_id, lane, holder):
+        self.config_id, self.lane, self.holder = config_id, lane, holder
+        self.renewed = timezone.now()
+        self.held = True
+
+    def __call__(self):
+        now = timezone.now()
+        if self.held and now - self.renewed > lease() / 3:
+            self.held = DeliveryLane.objects.filter(
+                config_id=self.config_id, lane=self.lane, holder=self.holder,
+            ).update(leased_until=now + lease()) == 1
+            self.renewed = now
+        return self.held
+
+
+def send_batch(config, transport, records, keep_going=None):
     now = timezone.now()
     items, refused = build_items(config, records)
     attempts = [PushAttempt(record=r, number=r.attempts + 1, started_at=now) for r in records]
@@ -155,7 +208,7 @@ def send_batch(config, transport, records):
     results = dict(refused)
     sendable = [item for item in items if item.record_id not in results]
     try:
-        for item, result in zip(sendable, transport.send(sendable), strict=True):
+        for item, result in zip(sendable, transport.send(sendable, keep_going), strict=True):
             results[item.record_id] = result
     except Exception as exc:  # a bug in a transport must not lose the batch: retry later
         log.exception("push type %s failed on a batch", config.push_type)
@@ -171,8 +224,13 @@ def send_batch(config, transport, records):
 def finish(records, attempts, results):
     now = timezone.now()
     max_attempts = settings.PUSH_MAX_ATTEMPTS
+    untried = []
     for record, attempt in zip(records, attempts, strict=True):
         result = results[record.pk]
+        if result.error_class == NOT_SENT:
+            untried.append((record, attempt))
+            record.attempts -= 1
+            continue
         attempt.finished_at = now
         attempt.http_status = result.http_status
         attempt.duration_ms = result.duration_ms
@@ -194,6 +252,12 @@ def finish(records, attempts, results):
         else:
             record.next_attempt_at = now + timedelta(seconds=max(
                 backoff_seconds(record.attempts), result.retry_after or 0))
+    if untried:  # the batch stopped before them: as if they had never been taken
+        PushAttempt.objects.filter(pk__in=[a.pk for _r, a in untried]).delete()
+        PushRecord.objects.bulk_update([r for r, _a in untried], ["attempts"])
+        skip = {r.pk for r, _a in untried}
+        records = [r for r in records if r.pk not in skip]
+        attempts = [a for a in attempts if a.record_id not in skip]
     PushAttempt.objects.bulk_update(attempts, ["finished_at", "outcome", "http_status", "duration_ms",
                                                "error_class", "request", "response"])
     PushRecord.objects.bulk_update(records, ["outcome", "reason", "permanent", "next_attempt_at",

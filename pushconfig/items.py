@@ -6,14 +6,15 @@ from django.utils.translation import gettext as _
 
 from integration.models import Person, Workflow
 
-from .addresses import BoundAddresses, default_links  # noqa: F401  (default_links: re-exported)
+from .addresses import BoundAddresses
 from .transports import Delivery, PushItem
 from .vocabulary import PersonMapping
 
 
 def build_items(config, records, addresses=None):
     """Returns (items, refused): refused maps a record id to a permanent failure when its
-    person cannot be mapped (no call is made for it). The config's push addresses are read
+    person cannot be mapped or it cannot be built (no call is made for it; an unmappable record
+    still has its item, for the preview). The config's push addresses are read
     once for the batch; `addresses` (a BoundAddresses) is given by the preview."""
     if addresses is None:
         addresses = BoundAddresses.for_config(config)
@@ -23,26 +24,38 @@ def build_items(config, records, addresses=None):
                  .values_list("workflow_id", "name"))
     items, refused = [], {}
     for record in records:
-        payload = record.payload
-        receiver, problem = map_person(config.person_mapping, record.receiver, persons)
-        creator, _problem = map_person(config.person_mapping, record.creator, persons)
+        try:
+            item, problem = _build(config, record, persons, names, addresses)
+        except Exception as exc:  # one malformed record must not block its lane: refuse it
+            refused[record.pk] = Delivery(
+                False, _("The record cannot be built into a push: %(error)s") % {"error": exc},
+                permanent=True, error_class="BuildError")
+            continue
         if problem:
             refused[record.pk] = Delivery(False, problem, permanent=True, error_class="MappingError")
-        links = addresses.links(record.request_id, record.receiver)
-        items.append(PushItem(
-            record_id=record.pk, idempotency_key=record.idempotency_key,
-            data_set=record.data_set, business_status=record.business_status,
-            request_id=record.request_id, title=payload.get("request_title", ""),
-            workflow_id=record.workflow_id,
-            workflow_name=names.get(record.workflow_id, record.workflow_id),
-            node_name=payload.get("node_name", ""), creator=creator or record.creator,
-            receiver=receiver, receiver_login=record.receiver, identity=record.identity,
-            created_at=_when(payload.get("created_at") or payload["occurred_at"]),
-            occurred_at=_when(payload["occurred_at"]), viewed=bool(payload.get("viewed")),
-            task_id=payload.get("task_id", ""), pc_url=links.pc_url, app_url=links.app_url,
-            adaptive_url=links.adaptive_url,
-        ))
+        items.append(item)
     return items, refused
+
+
+def _build(config, record, persons, names, addresses):
+    """One record as a push item, and the reason its person cannot be mapped (or None)."""
+    payload = record.payload
+    receiver, problem = map_person(config.person_mapping, record.receiver, persons)
+    creator, _problem = map_person(config.person_mapping, record.creator, persons)
+    links = addresses.links(record.request_id, record.receiver)
+    return PushItem(
+        record_id=record.pk, idempotency_key=record.idempotency_key,
+        data_set=record.data_set, business_status=record.business_status,
+        request_id=record.request_id, title=payload.get("request_title", ""),
+        workflow_id=record.workflow_id,
+        workflow_name=names.get(record.workflow_id, record.workflow_id),
+        node_name=payload.get("node_name", ""), creator=creator or record.creator,
+        receiver=receiver, receiver_login=record.receiver, identity=record.identity,
+        created_at=_when(payload.get("created_at") or payload["occurred_at"]),
+        occurred_at=_when(payload["occurred_at"]), viewed=bool(payload.get("viewed")),
+        task_id=payload.get("task_id", ""), pc_url=links.pc_url, app_url=links.app_url,
+        adaptive_url=links.adaptive_url,
+    ), problem
 
 
 def map_person(mapping, login, persons):

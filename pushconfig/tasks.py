@@ -6,9 +6,10 @@ from . import delivery
 
 @shared_task(name="pushconfig.tasks.deliver_lane", acks_late=True, ignore_result=True)
 def deliver_lane(config_id, lane):
-    sent = delivery.run_lane(config_id, lane)
-    # Work left (out of time, or it arrived while we held the lane): hand the lane on.
-    if sent is not None and delivery.next_batch(config_id, lane, 1):
+    run = delivery.run_lane(config_id, lane)
+    # Work left (out of time, or it arrived while we held the lane): hand the lane on. A lane
+    # that is disabled, fused or waiting for retries is not re-queued: the sweeper wakes it.
+    if run is not None and run.more:
         deliver_lane.apply_async((config_id, lane), retry=False)
 
 

@@ -37,6 +37,25 @@ def _fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 
 
+@pytest.fixture(autouse=True)
+def _english_outside_requests():
+    """Work outside a request (inbox, pipeline, workers, alerts) speaks the default language,
+    Chinese; tests read its messages in English. A request still follows its Accept-Language
+    (LocaleMiddleware), and English is put back when it finishes, since a request leaves its
+    own language active in the thread."""
+    from django.core.signals import request_finished
+    from django.utils import translation
+
+    def back_to_english(**kwargs):
+        translation.activate("en")
+
+    translation.activate("en")
+    request_finished.connect(back_to_english, weak=False, dispatch_uid="tests-english")
+    yield
+    request_finished.disconnect(dispatch_uid="tests-english")
+    translation.deactivate()
+
+
 @pytest.fixture
 def redis_url():
     require_service("Redis", "127.0.0.1", 6379)

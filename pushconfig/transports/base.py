@@ -71,6 +71,17 @@ class Delivery:
     error_class: str = ""
 
 
+NOT_SENT = "NotSent"
+# Failures found before any call (a person that cannot be mapped, a record that cannot be
+# built, an item a batch stopped before): they say nothing about the target's health.
+LOCAL_ERRORS = {NOT_SENT, "MappingError", "BuildError"}
+
+
+def not_sent():
+    """The answer for an item a batch stopped before: no call was made, nothing to count."""
+    return Delivery(False, error_class=NOT_SENT)
+
+
 class TransportError(Exception):
     """A failed call. `permanent` says retrying cannot help (unknown user, bad credentials,
     unregistered system); otherwise it is transient (timeout, refused connection, 5xx, 429)."""
@@ -114,8 +125,19 @@ class Transport:
         raise TypeError(f"{type(self).__name__} must implement test_connection()")
 
     # -- shared machinery ------------------------------------------------------------------
-    def send(self, items: list[PushItem]) -> list[Delivery]:
-        return [self.deliver(lambda item=item: self.send_one(item)) for item in items]
+    def send(self, items: list[PushItem], keep_going=None) -> list[Delivery]:
+        """Send items in order. `keep_going()` is asked before each item (the worker's lane
+        lease); a run of `fuse_threshold` transient failures also stops the batch early, since
+        the target is in trouble. Items not tried are answered NOT_SENT."""
+        results, failing = [], 0
+        for item in items:
+            if (keep_going and not keep_going()) or failing >= self.config.fuse_threshold:
+                results.append(not_sent())
+                continue
+            result = self.deliver(lambda item=item: self.send_one(item))
+            failing = failing + 1 if not (result.ok or result.permanent) else 0
+            results.append(result)
+        return results
 
     def deliver(self, call) -> Delivery:
         """Run one call, timing it and turning a TransportError into a failed Delivery."""

@@ -37,7 +37,8 @@ def deliver_all(config, rounds=20):
             return
         progressed = False
         for lane in sorted(lanes):
-            progressed |= bool(run_lane(config.pk, lane))
+            run = run_lane(config.pk, lane)
+            progressed |= bool(run and run.sent)
         if not progressed:
             return
 

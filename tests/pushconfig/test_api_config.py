@@ -180,7 +180,7 @@ def test_it_revalidates_parameters_when_the_push_type_changes(api, vault):
 
 # -- push types ------------------------------------------------------------------------------
 def test_it_describes_every_registered_push_type_with_its_parameter_schema(api):
-    r = api.get("/api/v1/push-types/")
+    r = api.get("/api/v1/push-types/", HTTP_ACCEPT_LANGUAGE="en")
     assert r.status_code == 200
     types = {entry["key"]: entry for entry in r.json()}
     assert set(types) == set(REGISTRY)

@@ -169,7 +169,7 @@ def test_it_leaves_a_lane_held_by_another_worker_alone(api, receiver):
     assert delivery.run_lane(config.pk, lane) is None
     assert receiver.requests == []
     DeliveryLane.objects.filter(config=config).update(leased_until=timezone.now() - timedelta(seconds=1))
-    assert delivery.run_lane(config.pk, lane) == 1
+    assert delivery.run_lane(config.pk, lane).sent == 1
 
 
 def test_it_keeps_records_of_a_disabled_config_waiting(api, receiver):
