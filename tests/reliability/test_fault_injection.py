@@ -1,6 +1,7 @@
 """Fault injection on the real thing: events in over REST, pushes out through a real Celery
 worker (and beat's sweeper) to e-cology receivers on 127.0.0.1, while the target goes down,
-the worker is SIGKILLed, the broker disappears or the target hangs.
+the worker is SIGKILLed, the broker disappears, the target hangs, cuts its answers short or
+answers more slowly than a lane lease lasts.
 
 Each scenario prints its figures — accepted (records the console accepted for the target),
 delivered (distinct idempotency keys the target answered success), duplicates (success answers
@@ -43,19 +44,20 @@ def all_success(console, config_id, count):
     return lambda: console.outcomes(config_id).get("success", 0) == count
 
 
-def test_target_down_for_a_while_then_up(console, targets):
+@pytest.fixture
+def sink():
+    """An SMTP server on 127.0.0.1 for the alert mails."""
+    server = SmtpSink()
+    yield server
+    server.close()
+
+
+def test_target_down_for_a_while_then_up(console, targets, sink):
     """The target fails (503, 500, its own busy answer), the breaker opens, a probe meets a
     closed port, the target comes back: every event delivered once per key, in order; one fuse
     record with both times; one email alert when it opened and one when it recovered."""
     target = targets("rotate")
-    sink = SmtpSink()
-    try:
-        down_then_up(console(EMAIL_HOST=sink.host, EMAIL_PORT=sink.port), target, sink)
-    finally:
-        sink.close()
-
-
-def down_then_up(console, target, sink):
+    console = console(EMAIL_HOST=sink.host, EMAIL_PORT=sink.port)
     config = console.create_configs({
         "identifier": "rel-down", "system_name": "Reliability down", "server_url": target.url,
         "fuse_threshold": 3, "fuse_cooldown": 5, "alert_channels": ["email"],
