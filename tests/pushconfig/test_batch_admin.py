@@ -19,10 +19,10 @@ from tests.conftest import make_user
 from tests.receivers import Answer
 
 from .conftest import ECOLOGY_OK, deliver_all
-from .test_batch_support import EN, make_task, run_to_end, world
+from .test_batch_support import EN, english, make_task, run_to_end, world
 
-pytestmark = pytest.mark.django_db
-__all__ = ["world"]  # a fixture, imported to be used by name
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
+__all__ = ["english", "world"]  # fixtures, imported to be used by name
 
 CHANGELIST = reverse("admin:pushconfig_pushtask_changelist")
 ADD = reverse("admin:pushconfig_pushtask_add")

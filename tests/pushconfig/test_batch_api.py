@@ -17,10 +17,10 @@ from tests.receivers import Answer
 
 from .conftest import ECOLOGY_OK, deliver_all
 from .test_admin_support import orgs, scoped_api
-from .test_batch_support import EN, make_task, run_to_end, world
+from .test_batch_support import EN, english, make_task, run_to_end, world
 
-pytestmark = pytest.mark.django_db
-__all__ = ["orgs", "world"]  # fixtures, imported to be used by name
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
+__all__ = ["english", "orgs", "world"]  # fixtures, imported to be used by name
 
 URL = "/api/v1/push-tasks/"
 

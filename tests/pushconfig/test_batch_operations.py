@@ -13,10 +13,10 @@ from pushconfig.vocabulary import Outcome
 from tests.receivers import Answer
 
 from .conftest import ECOLOGY_OK, deliver_all
-from .test_batch_support import make_task, records_of, run_to_end, source_ids, world
+from .test_batch_support import english, make_task, records_of, run_to_end, source_ids, world
 
-pytestmark = pytest.mark.django_db
-__all__ = ["world"]  # a fixture, imported to be used by name
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
+__all__ = ["english", "world"]  # fixtures, imported to be used by name
 
 REFUSED = Answer(body={**ECOLOGY_OK, "operResult": "0", "message": "用户不存在"})
 STATUSES = ["initialised", "running", "paused", "succeeded", "failed", "cancelled"]

@@ -18,10 +18,10 @@ from tests.receivers import Answer
 
 from .conftest import deliver_all, make_config, post_events
 from .test_admin_support import todo
-from .test_batch_support import make_task, records_of, run_to_end, source_ids, world
+from .test_batch_support import english, make_task, records_of, run_to_end, source_ids, world
 
-pytestmark = pytest.mark.django_db
-__all__ = ["world"]  # a fixture, imported to be used by name
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
+__all__ = ["english", "world"]  # fixtures, imported to be used by name
 
 
 @pytest.fixture

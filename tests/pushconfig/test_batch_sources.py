@@ -13,10 +13,10 @@ from tests.receivers import Answer
 
 from .conftest import ECOLOGY_OK, deliver_all, make_config, post_events
 from .test_admin_support import todo
-from .test_batch_support import make_task, records_of, run_to_end, world
+from .test_batch_support import english, make_task, records_of, run_to_end, world
 
-pytestmark = pytest.mark.django_db
-__all__ = ["world"]  # a fixture, imported to be used by name
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("english")]
+__all__ = ["english", "world"]  # fixtures, imported to be used by name
 
 ALL_ITEMS = {("2001", "lisi"), ("2001", "wangwu"), ("2002", "lisi"), ("2002", "sunqi"),
              ("2003", "wangwu"), ("2003", "sunqi")}

@@ -2,6 +2,7 @@
 inbox), tasks created as the admin and the API create them, and a runner that plays the
 batch worker and the push workers step by step."""
 import pytest
+from django.utils import translation
 
 from integration.models import Workflow, WorkflowType
 from pushconfig import batch
@@ -12,6 +13,14 @@ from .conftest import deliver_all, make_config, post_events
 from .test_admin_support import todo
 
 EN = {"HTTP_ACCEPT_LANGUAGE": "en"}
+
+
+@pytest.fixture
+def english():
+    """Messages made outside a request (refusals, reasons written by the push workers) in
+    English, whatever the console's default language, so that tests can read them."""
+    with translation.override("en"):
+        yield
 
 
 def make_task(config, mode="realtime", user=None, **filters):
