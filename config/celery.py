@@ -32,6 +32,9 @@ app.conf.update(
     task_ignore_result=True,
     beat_scheduler="django_celery_beat.schedulers:DatabaseScheduler",
     broker_connection_retry_on_startup=True,
-    timezone=os.environ.get("TIME_ZONE", "Asia/Shanghai"),
+    # A worker waits for the broker however long it is away (the default gives up after
+    # 100 tries, about 45 minutes).
+    broker_connection_max_retries=None,
+
 )
 app.autodiscover_tasks()

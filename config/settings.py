@@ -182,6 +182,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
     })
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
+CELERY_TIMEZONE = TIME_ZONE
 CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 2, minimum=1)
 
 LOGGING = {

@@ -9,7 +9,7 @@ call; they are set in a second pass.
 """
 from dataclasses import dataclass, field
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils.translation import gettext as _
 from rest_framework import serializers
 
@@ -161,9 +161,20 @@ def _key_of(item, key):
     return value if isinstance(value, str) else None
 
 
-@transaction.atomic
 def upsert(kind, items):
-    """Upsert a list of items of one kind. Returns per-item results in the order given."""
+    """Upsert a list of items of one kind. Returns per-item results in the order given.
+    Two calls racing on the same unique value (a login id) meet the database's constraint;
+    the loser is run again and then sees the winner's rows and refuses by name."""
+    for attempt in range(3):
+        try:
+            with transaction.atomic():
+                return _upsert(kind, items)
+        except IntegrityError:
+            if attempt == 2:
+                raise
+
+
+def _upsert(kind, items):
     batch = _Batch(kind, items)
     _refuse_repeats(batch)
     for other in kind.unique:
@@ -185,6 +196,8 @@ def upsert(kind, items):
         outcome = UPDATED if item[kind.key] in existing else CREATED
         batch.results[index] = {"index": index, "key": item[kind.key], "outcome": outcome}
     update_fields = list(kind.fields) + [r for r in kind.refs if r not in self_refs]
+    if any(f.name == "updated_at" for f in kind.model._meta.fields):
+        update_fields.append("updated_at")  # auto_now is not applied by ON CONFLICT UPDATE
     kind.model.objects.bulk_create(
         objects, update_conflicts=True, unique_fields=[kind.key], update_fields=update_fields,
         batch_size=500,

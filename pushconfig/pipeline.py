@@ -14,6 +14,7 @@ succeeded or failed.
 """
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from integration.signals import todo_events_accepted
 from integration.vocabulary import DataSet
@@ -24,26 +25,37 @@ from .models import PushConfig, PushRecord
 from .vocabulary import BusinessInterception, Outcome, RecordKind, Scope
 
 SENT = (Outcome.PENDING, Outcome.SUCCESS, Outcome.FAILED)
+# The seed's own wording for the push log, kept as it is (seed 002, 重复数据过滤 rule a).
 REASON_DUPLICATE = "特殊数据处理-重复数据过滤"
+REASON_OUT_OF_ORDER = gettext_lazy("Older than the state already held (out of order): not pushed")
 
 
-def intercepting_rule(config, event, facts):
+class Rules:
+    """A config's interception lists as sets, built once per batch."""
+
+    def __init__(self, config):
+        self.config = config
+        self.type_ids = {t.pk for t in config.intercepted_workflow_types.all()}
+        self.workflow_ids = {w.pk for w in config.scope_workflows.all()}
+        self.persons = {(r.kind, r.target) for r in config.person_rules.all()}
+        self.everyone = any(kind == "everyone" for kind, _target in self.persons)
+
+
+def intercepting_rule(rules, event, facts):
     """The rule that stops this event for this config, as text for the log, or None."""
+    config = rules.config
     workflow = facts.workflows.get(event.workflow_id)
-    type_ids = {t.pk for t in config.intercepted_workflow_types.all()}
-    if workflow and workflow.workflow_type_id in type_ids:
+    if workflow and workflow.workflow_type_id in rules.type_ids:
         return _("workflow type group: %(type)s") % {"type": workflow.workflow_type.name}
     if config.workflow_scope != Scope.ALL:
-        listed = workflow is not None and workflow.pk in {w.pk for w in config.scope_workflows.all()}
+        listed = workflow is not None and workflow.pk in rules.workflow_ids
         if config.workflow_scope == Scope.ALLOWLIST and not listed:
             return _("workflow not in the allowlist")
         if config.workflow_scope == Scope.DENYLIST and listed:
             return _("workflow in the denylist")
     if config.person_scope != Scope.ALL:
-        rules = {(r.kind, r.target) for r in config.person_rules.all()}
-        everyone = any(kind == "everyone" for kind, _target in rules)
-        matched = everyone or bool(rules & facts.org_entries(event.receiver,
-                                                              event.payload.get("identity", "")))
+        matched = rules.everyone or bool(rules.persons & facts.org_entries(
+            event.receiver, event.payload.get("identity", "")))
         if config.person_scope == Scope.ALLOWLIST and not matched:
             return _("receiver not in the person allowlist")
         if config.person_scope == Scope.DENYLIST and matched:
@@ -84,15 +96,20 @@ def new_record(config, event, outcome=Outcome.PENDING, reason="", backfill=False
         lane=lane_of(request_id, receiver, identity), request_id=request_id,
         receiver=receiver, identity=identity, creator=payload.get("creator", ""),
         workflow_id=event.workflow_id, data_set=data_set, business_status=status,
-        payload=payload, outcome=outcome, reason=reason,
+        payload=payload, outcome=outcome, reason=str(reason),
     )
 
 
 def plan(config, events, facts):
     """The records for one config and one batch of events (already in time order)."""
-    records, passing = [], []
+    records, passing, rules = [], [], Rules(config)
     for event in events:
-        rule = intercepting_rule(config, event, facts)
+        if not event.applied:
+            # Older than the state the inbox holds (a late retry): pushing it would take the
+            # target back in time, e.g. revive a todo that is done.
+            records.append(new_record(config, event, Outcome.IGNORED, REASON_OUT_OF_ORDER))
+            continue
+        rule = intercepting_rule(rules, event, facts)
         if rule:
             records.append(new_record(config, event, Outcome.INTERCEPTED, rule))
         else:

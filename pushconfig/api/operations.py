@@ -62,8 +62,10 @@ def repush(queryset):
     if not ids:
         return 0, False
     with transaction.atomic():
+        # A fresh retry budget: the administrator fixed something and asks for a new start.
         count = PushRecord.objects.filter(pk__in=ids).update(
-            outcome=Outcome.PENDING, permanent=False, next_attempt_at=None, reason="")
+            outcome=Outcome.PENDING, permanent=False, next_attempt_at=None, reason="",
+            attempts=0, compensations=0)
         pairs = set(PushRecord.objects.filter(pk__in=ids).values_list("config_id", "lane")
                     .distinct())
         transaction.on_commit(lambda: enqueue_lanes(pairs))

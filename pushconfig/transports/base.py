@@ -170,7 +170,15 @@ class Transport:
         except requests.ConnectionError as exc:
             raise TransportError(_("Cannot connect to %(url)s: %(error)s")
                                  % {"url": url, "error": short_error(exc)}) from None
+        except (requests.exceptions.ChunkedEncodingError,
+                requests.exceptions.ContentDecodingError) as exc:
+            # The answer broke off mid-way: the target may or may not have acted; trying
+            # again is safe (idempotency key) and needed.
+            raise TransportError(_("The answer from %(url)s broke off: %(error)s")
+                                 % {"url": url, "error": short_error(exc)}) from None
         except requests.RequestException as exc:
+            # What is left is about the request itself (a malformed URL, too many redirects):
+            # sending it again cannot help.
             raise TransportError(str(exc), permanent=True) from None
         if response.status_code == 429 or response.status_code >= 500 or response.status_code == 408:
             raise TransportError(

@@ -141,3 +141,10 @@ def test_it_refuses_more_than_1000_items(api):
     r = post(api, "directory/persons", [person(f"p{i}", f"u{i}") for i in range(1001)])
     assert r.status_code == 400
     assert not Person.objects.exists()
+
+
+def test_it_moves_updated_at_when_an_entry_is_updated(api):
+    post(api, "directory/persons", person("p1", "zhangsan"))
+    first = Person.objects.get().updated_at
+    post(api, "directory/persons", person("p1", "zhangsan", name="张三"))
+    assert Person.objects.get().updated_at > first

@@ -32,7 +32,8 @@ def record(config, outcome, days_ago, attempts=1):
         request_id=f"R{n}", receiver="lisi", data_set="todo", business_status="arrive",
         payload={"n": n}, outcome=outcome)
     for number in range(1, attempts + 1):
-        PushAttempt.objects.create(record=made, number=number, started_at=timezone.now())
+        PushAttempt.objects.create(record=made, number=number, started_at=timezone.now(),
+                                   finished_at=timezone.now())
     PushRecord.objects.filter(pk=made.pk).update(
         created_at=timezone.now() - timedelta(days=days_ago))
     return PushRecord.objects.get(pk=made.pk)
@@ -165,3 +166,13 @@ def test_it_offers_a_dry_run_action_in_the_admin_that_deletes_nothing(client, ad
     assert "主OA (oa2): would delete 4 records triggered before" in page
     assert "(success 2, ignored 1, pending 1; oldest" in page
     assert PushRecord.objects.count() == before
+
+
+def test_it_keeps_a_record_a_worker_is_sending_right_now():
+    config = make_config(URL, cleanup_enabled=True, cleanup_keep_days=30)
+    sending = record(config, "pending", 90, attempts=0)
+    PushAttempt.objects.create(record=sending, number=1, started_at=timezone.now())
+    assert not cleanup.expired(config).filter(pk=sending.pk).exists()
+    PushAttempt.objects.filter(record=sending).update(
+        started_at=timezone.now() - timedelta(hours=1))  # a crash long ago: no longer in flight
+    assert cleanup.expired(config).filter(pk=sending.pk).exists()

@@ -251,3 +251,33 @@ def test_the_sweeper_closes_attempts_a_crash_left_open_and_retries_their_records
     record.refresh_from_db()
     assert (record.outcome, record.attempts) == ("success", 2)
     assert config.records.count() == 1
+
+
+def test_an_answer_that_breaks_off_is_transient_and_retried(api, receiver):
+    """Headers, half a body, then the connection closes: the target may have acted or not, so
+    the push is tried again (its idempotency key lets the target drop a repeat)."""
+    import socket
+    import threading
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+
+    def cut_once():
+        conn, _addr = listener.accept()
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                     b"Content-Length: 200\r\n\r\n{\"operResult\": ")
+        conn.close()
+
+    thread = threading.Thread(target=cut_once, daemon=True)
+    thread.start()
+    config = make_config(f"http://127.0.0.1:{listener.getsockname()[1]}")
+    post(api, todo(1))
+    deliver_all(config)
+    thread.join(5)
+    listener.close()
+    record = PushRecord.objects.get(config=config)
+    assert (record.outcome, record.permanent) == ("failed", False)
+    assert record.next_attempt_at is not None
+    assert "broke off" in record.reason

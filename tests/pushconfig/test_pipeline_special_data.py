@@ -155,3 +155,13 @@ def test_both_switches_together_keep_one_todo_per_person(api, receiver):
     assert [(r[2], r[3], r[4]) for r in log(config)] == [
         ("todo", "backfill", "pending"), ("done", "event", "pending"),
         ("todo", "event", "ignored")]
+
+
+def test_a_late_event_is_logged_as_ignored_and_never_pushed(api, receiver):
+    """The inbox keeps it (out of order); pushing it would revive a todo that is done."""
+    config = make_config(receiver.url)
+    batch(api, done(5))
+    batch(api, todo(1))
+    assert [(r[2], r[4]) for r in log(config)] == [("done", "pending"), ("todo", "ignored")]
+    deliver_all(config)
+    assert [r.json()["isremark"] for r in receiver.requests] == ["2"]
