@@ -58,6 +58,7 @@ class Context:
     rows: list = field(default_factory=list)
     notes: list = field(default_factory=list)
     results: dict = field(default_factory=dict)
+    loads: list = field(default_factory=list)  # (scenario, 1-min load before, after)
 
     def row(self, figure, name, value, target="", met=None):
         row = Row(figure, name, value, target, met)
@@ -150,6 +151,7 @@ def run_inner(size, only, profile_dir, markdown, smoke):
             if name not in only:
                 continue
             print(f"-- {name}", flush=True)
+            load_before = os.getloadavg()[0]
             if not (name == "cleanup" and ctx.results.get("log_seeded")):
                 reset()  # cleanup reuses the push log the admin scenario seeded
                 ctx.results["log_seeded"] = False
@@ -162,6 +164,7 @@ def run_inner(size, only, profile_dir, markdown, smoke):
                 traceback.print_exc()
                 failed.append(name)
                 ctx.row("-", f"{name} scenario", f"FAILED: {type(exc).__name__}: {exc}"[:200])
+            ctx.loads.append((name, load_before, os.getloadavg()[0]))
     finally:
         web.stop()
         receiver.stop()
@@ -232,6 +235,20 @@ def machine():
     }
 
 
+def code_state():
+    """The commit, and the files that differed from it when the run ended (a working tree that
+    changes during a run makes the figures mix two versions)."""
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=services.ROOT, capture_output=True,
+                              text=True).stdout.strip()
+
+    head = git("rev-parse", "--short", "HEAD")
+    dirty = [line[3:] for line in git("status", "--porcelain").splitlines()
+             if line[3:].startswith(("integration/", "pushconfig/", "config/"))]
+    return f"commit {head}" + (f", with uncommitted changes in {', '.join(dirty)}" if dirty
+                               else ", clean")
+
+
 BEGIN, END = "<!-- bench:begin (written by manage.py bench) -->", "<!-- bench:end -->"
 
 
@@ -246,7 +263,11 @@ def write_markdown(path, ctx, web_kind):
              "(load client, producers, the loop) is a fourth process. All share the 2 cores.", "",
              render_markdown_table(ctx.rows), ""]
     lines += [f"- {note}" for note in ctx.notes]
+    lines += ["- 1-minute load average before → after each scenario (2 cores; above ~4 means "
+              "other processes shared the machine): " + ", ".join(
+                  f"{name} {a:.1f} → {b:.1f}" for name, a, b in ctx.loads)]
     lines += ["", END]
+    lines.insert(-1, "- Code measured: " + code_state())
     block = "\n".join(lines)
     text = path.read_text() if path.exists() else "# Benchmarks\n\n" + BEGIN + "\n" + END + "\n"
     if BEGIN in text and END in text:
