@@ -1,5 +1,6 @@
 """Celery tasks of the push pipeline (queue "push")."""
 from celery import shared_task
+from celery.signals import worker_process_shutdown
 
 from . import delivery
 
@@ -11,6 +12,11 @@ def deliver_lane(config_id, lane):
     # that is disabled, fused or waiting for retries is not re-queued: the sweeper wakes it.
     if run is not None and run.more:
         deliver_lane.apply_async((config_id, lane), retry=False)
+
+
+@worker_process_shutdown.connect
+def _close_sessions(**kwargs):
+    delivery.close_sessions()
 
 
 @shared_task(name="pushconfig.tasks.sweep_outbox", acks_late=True, ignore_result=True)

@@ -117,7 +117,6 @@ class CallbackLogAdmin(ReadOnlyAdmin):
                     "event_count", "replay_count", "last_replayed_at"]
     list_filter = ["source", "action", "received_at"]
     search_fields = ["=request_id"]
-    date_hierarchy = "received_at"
     list_select_related = ["source"]
     actions = ["replay_selected"]
     fields = ["source", "action", "request_id", "remote_addr", "received_at", "params_pretty",

@@ -13,7 +13,6 @@ class TodoItemAdmin(ReadOnlyAdmin):
     list_filter = ["data_set", "business_status", "viewed", "request__workflow"]
     search_fields = ["=receiver", "=request__request_id", "request__title"]
     list_select_related = ["request"]
-    date_hierarchy = "last_event_at"
 
     @admin.display(description=_("title"), ordering="request__title")
     def request_title(self, obj):
@@ -45,7 +44,6 @@ class InboundEventAdmin(ReadOnlyAdmin):
                     "moment", "receiver", "occurred_at", "received_at", "applied", "flagged"]
     list_filter = ["kind", "source", "data_set", "moment", "applied", "flagged", FlagFilter]
     search_fields = ["=event_id", "=request_id", "=receiver"]
-    date_hierarchy = "received_at"
 
     def has_delete_permission(self, request, obj=None):
         return False  # the audit trail is not edited by hand

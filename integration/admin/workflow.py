@@ -45,7 +45,6 @@ class RequestAdmin(ReadOnlyAdmin):
     list_filter = ["status", "workflow__workflow_type", "workflow"]
     search_fields = ["=request_id", "title", "=creator"]
     list_select_related = ["workflow"]
-    date_hierarchy = "created_at"
     readonly_fields = ["opinions_table"]
     exclude = ["sign_opinions"]
     inlines = [TodoItemInline]

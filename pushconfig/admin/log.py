@@ -5,11 +5,9 @@ import json
 
 from django.contrib import admin, messages
 from django.contrib.admin import ShowFacets
-from django.core.paginator import Paginator
 from django.db.models import Q
 from django.http import Http404
 from django.urls import reverse
-from django.utils.functional import cached_property
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
@@ -22,36 +20,6 @@ from ..models.scope import restrict
 
 # The search box matches these columns exactly (each has an index); "=" documents it.
 SEARCH_COLUMNS = ("receiver", "request_id", "event_id", "workflow_id")
-
-
-class NoCountPaginator(Paginator):
-    """Pages without COUNT(*): the page asked for is fetched with one row more, which says
-    whether another page follows. The count it reports is exact up to the end of that page,
-    plus one when more follow, so the admin links to the next page and never further."""
-
-    def __init__(self, object_list, per_page, orphans=0, allow_empty_first_page=True,
-                 page_number=1):
-        super().__init__(object_list, per_page, 0, allow_empty_first_page)
-        self.page_number = max(1, page_number)
-
-    @cached_property
-    def rows(self):
-        offset = (self.page_number - 1) * self.per_page
-        return list(self.object_list[offset:offset + self.per_page + 1])
-
-    @cached_property
-    def count(self):
-        return (self.page_number - 1) * self.per_page + len(self.rows)
-
-    @property
-    def has_more(self):
-        return len(self.rows) > self.per_page
-
-    def page(self, number):
-        number = self.validate_number(number)
-        if number == self.page_number:
-            return self._get_page(self.rows[:self.per_page], number, self)
-        return super().page(number)
 
 
 class ConfigFilter(admin.SimpleListFilter):
@@ -116,7 +84,6 @@ class PushRecordAdmin(BigTableAdmin):
     search_help_text = gettext_lazy("Exact receiver, request id, event id or workflow id.")
     show_facets = ShowFacets.NEVER
     list_max_show_all = 0  # "show all" would load the whole log
-    paginator = NoCountPaginator
     actions = ["repush_selected", "delete_selected"]
     inlines = [PushAttemptInline]
     fields = ["config", "event_link", "event_id", "kind", "idempotency_key", "lane",
@@ -136,15 +103,6 @@ class PushRecordAdmin(BigTableAdmin):
 
     def changelist_view(self, request, extra_context=None):
         return super().changelist_view(request, {"max_bulk": MAX_BULK, **(extra_context or {})})
-
-    def get_paginator(self, request, queryset, per_page, orphans=0,
-                      allow_empty_first_page=True):
-        try:
-            number = int(request.GET.get("p", 1))
-        except ValueError:
-            number = 1
-        return self.paginator(queryset, per_page, orphans, allow_empty_first_page,
-                              page_number=number)
 
     def get_search_results(self, request, queryset, search_term):
         # Django's "=" is a case-insensitive match (UPPER(col) = UPPER(term)), which no

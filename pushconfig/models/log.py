@@ -56,6 +56,11 @@ class PushRecord(models.Model):
             models.Index(fields=["config", "outcome", "id"], name="push_config_outcome"),
             models.Index(fields=["config", "lane", "outcome", "id"], name="push_lane_queue"),
             models.Index(fields=["config", "request_id", "receiver"], name="push_config_key"),
+            # The delivery queue: only records that still need a call, however big the log.
+            models.Index(fields=["config", "lane", "id"], name="push_open_queue",
+                         condition=models.Q(outcome="pending")
+                         | models.Q(outcome="failed", permanent=False,
+                                    next_attempt_at__isnull=False)),
         ]
 
     def __str__(self):
@@ -96,6 +101,11 @@ class PushAttempt(models.Model):
         verbose_name = _("push attempt")
         verbose_name_plural = _("push attempts")
         ordering = ["record", "number"]
+        indexes = [
+            # The sweeper looks for attempts a crash left open.
+            models.Index(fields=["started_at"], name="attempt_unfinished",
+                         condition=models.Q(finished_at__isnull=True)),
+        ]
 
 
 class DeliveryLane(models.Model):
