@@ -404,8 +404,9 @@ def retry(task):
         failed = failures_of(task)
         lanes = {(task.config_id, lane) for lane in
                  failed.order_by().values_list("lane", flat=True).distinct()}
+        # A fresh retry budget, as a re-push from the push log gives: the cause was fixed.
         count = failed.update(outcome=Outcome.PENDING, permanent=False, next_attempt_at=None,
-                              reason="")
+                              reason="", attempts=0, compensations=0)
         transaction.on_commit(lambda: (enqueue_lanes(lanes), start(task.pk)), robust=True)
     return count
 
@@ -505,7 +506,8 @@ def progress(task, of):
 # -- failures ------------------------------------------------------------------------------------
 def failure_rows(task):
     """The task's failed records with their last HTTP status, oldest first."""
-    last_status = PushAttempt.objects.filter(record=OuterRef("pk")).order_by("-number").values(
+    # The newest attempt by id: a re-push starts the numbers again.
+    last_status = PushAttempt.objects.filter(record=OuterRef("pk")).order_by("-id").values(
         "http_status")[:1]
     return failures_of(task).order_by("id").annotate(last_http_status=Subquery(last_status))
 

@@ -133,6 +133,24 @@ def test_it_retries_only_the_failed_records(world, receiver, monkeypatch,
     assert records_of(task).count() == 6  # the same records again, no new ones
 
 
+def test_it_gives_retried_records_a_fresh_retry_budget(world, receiver, settings):
+    settings.PUSH_MAX_ATTEMPTS = 2
+    receiver.answer = Answer(status=503, headers={"Retry-After": "0"})
+    task = make_task(world, "realtime", receiver=["lisi"])
+    token, _countdown = batch.advance(task.pk)
+    for _ in range(2):  # two transient failures: out of retries
+        PushRecord.objects.filter(task=task).update(next_attempt_at=timezone.now())
+        deliver_all(world)
+    run_to_end(task, runner=token)
+    assert task.status == TaskStatus.FAILED
+    assert set(records_of(task).values_list("attempts", flat=True)) == {2}
+    batch.retry(task)
+    assert set(records_of(task).values_list("attempts", "compensations")) == {(0, 0)}
+    deliver_all(world)  # one more transient failure is retried, not given up
+    assert records_of(task).filter(outcome=Outcome.FAILED, next_attempt_at__isnull=False).exists()
+    assert not batch.failures_of(task).exists()
+
+
 def test_it_withdraws_what_a_cancelled_task_did_not_send(world, receiver, small_chunks):
     task = make_task(world, "realtime")
     token, _countdown = batch.advance(task.pk)
