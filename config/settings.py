@@ -139,6 +139,7 @@ SPECTACULAR_SETTINGS = {
         "PushRecordKindEnum": "pushconfig.vocabulary.RecordKind",
         "ScopeEnum": "pushconfig.vocabulary.Scope",
         "AlertOutcomeEnum": "pushconfig.models.alerts.AlertLog.Outcome",
+        "PushTaskStatusEnum": "pushconfig.models.task.TaskStatus",
     },
 }
 
