@@ -140,6 +140,8 @@ SPECTACULAR_SETTINGS = {
         "ScopeEnum": "pushconfig.vocabulary.Scope",
         "AlertOutcomeEnum": "pushconfig.models.alerts.AlertLog.Outcome",
         "PushTaskStatusEnum": "pushconfig.models.task.TaskStatus",
+        "PushOutcomeEnum": "pushconfig.vocabulary.Outcome",
+        "RequestStatusEnum": "integration.vocabulary.RequestStatus",
     },
 }
 
