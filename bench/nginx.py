@@ -6,7 +6,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from .services import free_port, wait_port
+from .services import _pdeathsig, free_port, wait_port
 
 BODY = '{"syscode":"BENCH","operResult":"1","message":""}'
 INSTALL_HINT = ("nginx is not installed: apt-get install -y nginx-light "
@@ -66,7 +66,8 @@ class Receiver:
         self.process = subprocess.Popen(
             [binary, "-p", str(self.dir), "-c", "nginx.conf", "-g", "daemon off;"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-            stderr=open(self.dir / "stderr.log", "wb"), start_new_session=True)
+            stderr=open(self.dir / "stderr.log", "wb"), start_new_session=True,
+            preexec_fn=_pdeathsig())
         wait_port(self.port, self.process, "nginx", self.dir / "stderr.log")
         return self
 

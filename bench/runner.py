@@ -100,15 +100,18 @@ def preflight():
 def run_outer(argv, stdout):
     """Create the database, run the inner harness against it, always drop it."""
     workdir = Path(tempfile.mkdtemp(prefix="console-bench-"))
+    lock = services.RunLock(f"{platform.node()}:{os.getpid()}")
+    lock.acquire()
     services.create_database()
     try:
-        env = services.child_env(workdir, BENCH_WORKDIR=workdir)
+        env = services.child_env(workdir, BENCH_WORKDIR=workdir, BENCH_LOCK=lock.token)
         done = subprocess.run([sys.executable, str(services.ROOT / "manage.py"), "bench",
                                "--inner", *argv], env=env, cwd=services.ROOT)
         return done.returncode
     finally:
         services.drop_database()
         services.flush_broker()
+        lock.release()
 
 
 # -- inner ---------------------------------------------------------------------------------
@@ -152,6 +155,7 @@ def run_inner(size, only, profile_dir, markdown, smoke):
                 continue
             print(f"-- {name}", flush=True)
             load_before = os.getloadavg()[0]
+            services.RunLock(os.environ["BENCH_LOCK"]).renew()
             if not (name == "cleanup" and ctx.results.get("log_seeded")):
                 reset()  # cleanup reuses the push log the admin scenario seeded
                 ctx.results["log_seeded"] = False

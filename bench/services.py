@@ -11,7 +11,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 PG = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
-DATABASE = "console_bench"
+# One database per run (the outer process's pid), so two runs never drop each other's.
+DATABASE = os.environ.get("BENCH_DATABASE") or f"console_bench_{os.getpid()}"
 REDIS_DB = 12
 BROKER_URL = f"redis://127.0.0.1:6379/{REDIS_DB}"
 QUEUES = "push,batch,default"
@@ -62,12 +63,49 @@ def database_url(name=DATABASE):
     return f"postgres://{PG['user']}@{PG['host']}:{PG['port']}/{name}"
 
 
-def flush_broker():
-    """Empty Redis db 12 (the benchmark's own; never another db)."""
+LOCK_KEY = "bench:lock"
+LOCK_WAIT, LOCK_EXPIRY = 900, 1800  # seconds; the holder renews it every scenario
+
+
+def _redis():
     import redis
 
-    with redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB, socket_timeout=5) as client:
-        client.flushdb()
+    return redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB, socket_timeout=5)
+
+
+def flush_broker():
+    """Empty Redis db 12 (the benchmark's own; never another db) but for the run's lock."""
+    with _redis() as client:
+        keys = [k for k in client.scan_iter(count=1000) if k != LOCK_KEY.encode()]
+        for start in range(0, len(keys), 1000):
+            client.delete(*keys[start:start + 1000])
+
+
+class RunLock:
+    """Redis db 12 is every run's broker: a second run at once (another session's smoke test)
+    would flush the first one's queues. The second waits, then gives up naming the holder."""
+
+    def __init__(self, token):
+        self.token = token
+
+    def acquire(self, wait=LOCK_WAIT):
+        deadline = time.monotonic() + wait
+        with _redis() as client:
+            while not client.set(LOCK_KEY, self.token, nx=True, ex=LOCK_EXPIRY):
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"another benchmark run ({client.get(LOCK_KEY)!r}) has "
+                                       f"held Redis db {REDIS_DB} for over {wait} s")
+                time.sleep(1)
+
+    def renew(self):
+        with _redis() as client:
+            if client.get(LOCK_KEY) == self.token.encode():
+                client.expire(LOCK_KEY, LOCK_EXPIRY)
+
+    def release(self):
+        with _redis() as client:
+            if client.get(LOCK_KEY) == self.token.encode():
+                client.delete(LOCK_KEY)
 
 
 def versions():
@@ -87,7 +125,7 @@ def child_env(workdir, **extra):
         env.pop(name, None)
     env.update(
         DJANGO_SETTINGS_MODULE="bench.settings", DATABASE_URL=database_url(),
-        CELERY_BROKER_URL=BROKER_URL, CONSOLE_VAR_DIR=str(workdir), LOG_LEVEL="WARNING",
+        CELERY_BROKER_URL=BROKER_URL, BENCH_DATABASE=DATABASE, CONSOLE_VAR_DIR=str(workdir), LOG_LEVEL="WARNING",
         LANGUAGE_CODE="en", SANDBOX_ENABLED="0", PYTHONUNBUFFERED="1",
         PYTHONPATH=os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH")) if p),
     )
