@@ -42,6 +42,7 @@ from integration.vocabulary import BusinessStatus, DataSet
 
 from .delivery import enqueue_lanes, lane_of, open_records
 from .models import PushAttempt, PushRecord, PushTask
+from .models.log import RESTART
 from .models.task import ACTIVE, DATA_SETS, TaskMode, TaskStatus
 from .vocabulary import Outcome, RecordKind
 
@@ -404,9 +405,7 @@ def retry(task):
         failed = failures_of(task)
         lanes = {(task.config_id, lane) for lane in
                  failed.order_by().values_list("lane", flat=True).distinct()}
-        # A fresh retry budget, as a re-push from the push log gives: the cause was fixed.
-        count = failed.update(outcome=Outcome.PENDING, permanent=False, next_attempt_at=None,
-                              reason="", attempts=0, compensations=0)
+        count = failed.update(**RESTART)  # as a re-push from the push log
         transaction.on_commit(lambda: (enqueue_lanes(lanes), start(task.pk)), robust=True)
     return count
 

@@ -40,6 +40,7 @@ from django.utils import timezone
 
 from .delivery import enqueue_lanes, lease
 from .models import Breaker, PushAttempt, PushConfig, PushRecord
+from .models.log import OPEN
 from .vocabulary import Outcome
 
 log = logging.getLogger(__name__)
@@ -88,9 +89,7 @@ def due(config, now):
     """What a run re-pushes, oldest first (see the module docstring)."""
     in_flight = PushAttempt.objects.filter(record=OuterRef("pk"), finished_at__isnull=True,
                                            started_at__gt=now - lease())
-    open_earlier = _same_key(id__lt=OuterRef("id")).filter(
-        Q(outcome=Outcome.PENDING)
-        | Q(outcome=Outcome.FAILED, permanent=False, next_attempt_at__isnull=False))
+    open_earlier = _same_key(id__lt=OuterRef("id")).filter(OPEN)
     delivered_later = _same_key(id__gt=OuterRef("id"), outcome=Outcome.SUCCESS)
     return claimable(config, now).filter(
         Q(outcome=Outcome.FAILED) & ~Exists(delivered_later)

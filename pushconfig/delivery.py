@@ -20,10 +20,10 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-
 from . import breaker
 from .items import build_items
 from .models import Breaker, DeliveryLane, PushAttempt, PushConfig, PushRecord
+from .models.log import OPEN
 from .transports.base import NOT_SENT
 from .vocabulary import Outcome
 
@@ -51,9 +51,7 @@ def enqueue_lanes(pairs):
 
 def open_records(config_id, lane=None):
     """Records that still need a call: pending ones, and transient failures with a retry due."""
-    query = PushRecord.objects.filter(config_id=config_id).filter(
-        Q(outcome=Outcome.PENDING)
-        | Q(outcome=Outcome.FAILED, permanent=False, next_attempt_at__isnull=False))
+    query = PushRecord.objects.filter(OPEN, config_id=config_id)
     return query if lane is None else query.filter(lane=lane)
 
 

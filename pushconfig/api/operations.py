@@ -7,8 +7,8 @@ from django.utils.translation import gettext as _
 
 from ..delivery import enqueue_lanes, transport_for
 from ..models import PushRecord
+from ..models.log import RESTART
 from ..transports import Delivery
-from ..vocabulary import Outcome
 
 log = logging.getLogger(__name__)
 
@@ -62,10 +62,7 @@ def repush(queryset):
     if not ids:
         return 0, False
     with transaction.atomic():
-        # A fresh retry budget: the administrator fixed something and asks for a new start.
-        count = PushRecord.objects.filter(pk__in=ids).update(
-            outcome=Outcome.PENDING, permanent=False, next_attempt_at=None, reason="",
-            attempts=0, compensations=0)
+        count = PushRecord.objects.filter(pk__in=ids).update(**RESTART)
         pairs = set(PushRecord.objects.filter(pk__in=ids).values_list("config_id", "lane")
                     .distinct())
         transaction.on_commit(lambda: enqueue_lanes(pairs))

@@ -11,6 +11,16 @@ from integration.vocabulary import BusinessStatus, DataSet
 
 from ..vocabulary import Outcome, RecordKind
 
+# A record that still needs a call: pending, or a transient failure with a retry scheduled.
+# The delivery queue, its partial index and compensation all read it from here.
+OPEN = (models.Q(outcome=Outcome.PENDING)
+        | models.Q(outcome=Outcome.FAILED, permanent=False, next_attempt_at__isnull=False))
+
+# A re-push by hand (push log, batch task retry): back to pending with a fresh retry budget,
+# since the administrator fixed something and asks for a new start.
+RESTART = {"outcome": Outcome.PENDING, "permanent": False, "next_attempt_at": None, "reason": "",
+           "attempts": 0, "compensations": 0}
+
 
 class PushRecord(models.Model):
     config = models.ForeignKey("pushconfig.PushConfig", verbose_name=_("push config"),
@@ -57,10 +67,7 @@ class PushRecord(models.Model):
             models.Index(fields=["config", "lane", "outcome", "id"], name="push_lane_queue"),
             models.Index(fields=["config", "request_id", "receiver"], name="push_config_key"),
             # The delivery queue: only records that still need a call, however big the log.
-            models.Index(fields=["config", "lane", "id"], name="push_open_queue",
-                         condition=models.Q(outcome="pending")
-                         | models.Q(outcome="failed", permanent=False,
-                                    next_attempt_at__isnull=False)),
+            models.Index(fields=["config", "lane", "id"], name="push_open_queue", condition=OPEN),
         ]
 
     def __str__(self):
