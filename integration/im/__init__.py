@@ -7,6 +7,8 @@ from .base import (  # noqa: F401
     GROUP,
     MESSAGE,
     REGISTRY,
+    Card,
+    GroupResult,
     Provider,
     ProviderError,
     SendResult,

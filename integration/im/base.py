@@ -1,17 +1,23 @@
 """The base of every IM provider (WeCom, DingTalk, Feishu, …) and its registry.
 
 A provider speaks one vendor's open API for one `IMAccount` (integration.models.im): it gets
-and caches the access token, and sends messages. Failure alerts use it through the `im` and
-`cloud_bridge` channels; action flows will use the same providers for messages and groups.
+and caches the access token, sends messages and message cards, and runs group chats. Failure
+alerts use it through the `im` and `cloud_bridge` channels; action flows (seeds 004: send an IM
+message, create an IM group, send to it, change its settings) use the same providers.
 
-A subclass must provide:
+A subclass declares what it can do in `capabilities` and provides:
 - `key` (stored in IMAccount.provider), `label`, `default_base_url`;
-- `send_text(user_ids, content)` → SendResult, raising ProviderError when nothing was sent;
+- MESSAGE: `send_text(user_ids, content)` and `send_card(user_ids, card)` → SendResult,
+  raising ProviderError when nothing was sent;
+- GROUP: `create_group(name, owner, members, group_id="")` → GroupResult,
+  `update_group(group_id, *, name, owner, add_members, remove_members)` → the raw answer,
+  `send_group_text(group_id, content)` and `send_group_card(group_id, card)` → SendResult;
 - optionally `check_account(account)` (field-by-field rules for the admin and the API) and
   `test_connection()`.
-Group operations (create a group, send to it, change it — seeds 004) will be methods named in
-`capabilities` ("group"); callers ask `supports()` first, and the base refuses what a provider
-does not declare, so a flow step can say "this provider has no groups" instead of crashing.
+Callers may ask `supports()` first; either way the base versions of the group and card methods
+refuse a capability the provider does not declare with `Unsupported` (a permanent
+ProviderError), so a flow step says "this provider has no group chats" instead of crashing.
+Group kinds (normal, topic, matter) are the console's notion: a provider only creates a chat.
 Vendor codes (which error codes are permanent, which mean "token expired") belong in tables at
 the top of the provider's module.
 """
@@ -19,11 +25,13 @@ from dataclasses import dataclass, field
 
 import requests
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 TIMEOUT = (5, 15)  # connect, read (seconds)
 
 MESSAGE = "message"
 GROUP = "group"
+CAPABILITY_LABELS = {MESSAGE: gettext_lazy("messages"), GROUP: gettext_lazy("group chats")}
 
 
 class ProviderError(Exception):
@@ -40,9 +48,11 @@ class ProviderError(Exception):
 
 class Unsupported(ProviderError):
     def __init__(self, provider, capability):
-        super().__init__(_("The IM provider %(provider)s cannot do this (%(capability)s).")
-                         % {"provider": provider.label, "capability": capability},
+        super().__init__(_("The IM provider %(provider)s does not support %(capability)s.")
+                         % {"provider": provider.label,
+                            "capability": CAPABILITY_LABELS.get(capability, capability)},
                          permanent=True)
+        self.capability = capability
 
 
 @dataclass
@@ -52,6 +62,30 @@ class SendResult:
 
     message_id: str = ""
     invalid_users: list[str] = field(default_factory=list)
+    response: str = ""
+
+
+@dataclass
+class Card:
+    """A message card: a title, a few lines and a link to the record it is about (the seeds'
+    "send IM message" with a title of fixed text and values, a body, and the record's link).
+    `button_text` is the link's label where the vendor shows one."""
+
+    title: str
+    description: str = ""
+    url: str = ""
+    button_text: str = ""
+
+    def as_text(self):
+        """The card as plain text, for a vendor (or a case) that cannot show a card."""
+        return "\n".join(part for part in (self.title, self.description, self.url) if part)
+
+
+@dataclass
+class GroupResult:
+    """A group chat the provider created: its id, for later sends and changes."""
+
+    group_id: str
     response: str = ""
 
 
@@ -82,6 +116,32 @@ class Provider:
 
     def send_text(self, user_ids: list[str], content: str) -> SendResult:
         raise TypeError(f"{type(self).__name__} must implement send_text()")
+
+    def send_card(self, user_ids: list[str], card: Card) -> SendResult:
+        self.require(MESSAGE)
+        raise TypeError(f"{type(self).__name__} must implement send_card()")
+
+    def create_group(self, name: str, owner: str, members: list[str],
+                     group_id: str = "") -> GroupResult:
+        """A new chat of `members` (the owner is one of them); `group_id` asks for that id
+        where the vendor lets the caller choose it."""
+        self.require(GROUP)
+        raise TypeError(f"{type(self).__name__} must implement create_group()")
+
+    def update_group(self, group_id: str, *, name=None, owner=None, add_members=(),
+                     remove_members=()) -> str:
+        """Changes only what is given (None and empty lists are left alone); returns the
+        vendor's answer for the log."""
+        self.require(GROUP)
+        raise TypeError(f"{type(self).__name__} must implement update_group()")
+
+    def send_group_text(self, group_id: str, content: str) -> SendResult:
+        self.require(GROUP)
+        raise TypeError(f"{type(self).__name__} must implement send_group_text()")
+
+    def send_group_card(self, group_id: str, card: Card) -> SendResult:
+        self.require(GROUP)
+        raise TypeError(f"{type(self).__name__} must implement send_group_card()")
 
     def test_connection(self) -> str:
         raise TypeError(f"{type(self).__name__} must implement test_connection()")

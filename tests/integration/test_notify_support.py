@@ -38,14 +38,20 @@ def smtp(settings):
 
 
 class FakeWeCom:
-    """WeCom's gettoken and message/send on 127.0.0.1. `expire_next` answers that many sends
-    with 42001 (token expired); `fail_next` answers that many with the given errcode;
-    `known` users are reachable, others come back in "invaliduser"."""
+    """WeCom's gettoken, message/send and appchat (create, update, send) on 127.0.0.1.
+    `expire_next` answers that many calls with 42001 (token expired); `fail_next` answers that
+    many with the given errcode; `known` users are reachable, others come back in
+    "invaliduser". `sent` holds messages to persons, `chats` the group chats by id (name,
+    owner, userlist, as updated), `updates` the appchat/update bodies, `group_sent` the
+    appchat/send bodies."""
 
     def __init__(self, corp=CORP, secret=SECRET, known=None):
         self.corp, self.secret, self.known = corp, secret, known
         self.tokens = []
         self.sent = []
+        self.chats = {}
+        self.updates = []
+        self.group_sent = []
         self.expire_next = 0
         self.fail_next = []
         self.receiver = Receiver(self.answer)
@@ -60,21 +66,51 @@ class FakeWeCom:
             self.tokens.append(f"tok-{len(self.tokens) + 1}")
             return Answer(body={"errcode": 0, "errmsg": "ok", "access_token": self.tokens[-1],
                                 "expires_in": 7200})
-        if parts.path == "/cgi-bin/message/send":
-            if not self.tokens or query.get("access_token") != self.tokens[-1]:
-                return Answer(body={"errcode": 40014, "errmsg": "invalid access_token"})
-            if self.expire_next:
-                self.expire_next -= 1
-                return Answer(body={"errcode": 42001, "errmsg": "access_token expired"})
-            if self.fail_next:
-                return Answer(body={"errcode": self.fail_next.pop(0), "errmsg": "scripted"})
-            body = got.json()
-            self.sent.append(body)
-            users = body["touser"].split("|")
-            invalid = [u for u in users if self.known is not None and u not in self.known]
-            return Answer(body={"errcode": 0, "errmsg": "ok", "msgid": f"m{len(self.sent)}",
-                                "invaliduser": "|".join(invalid)})
-        return Answer(404, {"errcode": 404})
+        handler = {"/cgi-bin/message/send": self._message_send,
+                   "/cgi-bin/appchat/create": self._chat_create,
+                   "/cgi-bin/appchat/update": self._chat_update,
+                   "/cgi-bin/appchat/send": self._chat_send}.get(parts.path)
+        if handler is None:
+            return Answer(404, {"errcode": 404})
+        if not self.tokens or query.get("access_token") != self.tokens[-1]:
+            return Answer(body={"errcode": 40014, "errmsg": "invalid access_token"})
+        if self.expire_next:
+            self.expire_next -= 1
+            return Answer(body={"errcode": 42001, "errmsg": "access_token expired"})
+        if self.fail_next:
+            return Answer(body={"errcode": self.fail_next.pop(0), "errmsg": "scripted"})
+        return Answer(body={"errcode": 0, "errmsg": "ok", **handler(got.json())})
+
+    def _message_send(self, body):
+        self.sent.append(body)
+        users = body["touser"].split("|")
+        invalid = [u for u in users if self.known is not None and u not in self.known]
+        return {"msgid": f"m{len(self.sent)}", "invaliduser": "|".join(invalid)}
+
+    def _chat_create(self, body):
+        chat_id = body.get("chatid") or f"wrchat{len(self.chats) + 1}"
+        if chat_id in self.chats:
+            return {"errcode": 86215, "errmsg": "chatid exists"}
+        self.chats[chat_id] = {"name": body.get("name", ""), "owner": body.get("owner", ""),
+                               "userlist": list(body["userlist"])}
+        return {"chatid": chat_id}
+
+    def _chat_update(self, body):
+        chat = self.chats.get(body["chatid"])
+        if chat is None:
+            return {"errcode": 86003, "errmsg": "chatid not exist"}
+        self.updates.append(body)
+        chat["name"] = body.get("name", chat["name"])
+        chat["owner"] = body.get("owner", chat["owner"])
+        chat["userlist"] = [u for u in chat["userlist"] + body.get("add_user_list", [])
+                            if u not in body.get("del_user_list", [])]
+        return {}
+
+    def _chat_send(self, body):
+        if body["chatid"] not in self.chats:
+            return {"errcode": 86003, "errmsg": "chatid not exist"}
+        self.group_sent.append(body)
+        return {}
 
     def paths(self):
         return [urlsplit(p).path for p in self.receiver.paths()]
