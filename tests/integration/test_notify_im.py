@@ -4,7 +4,7 @@ to the persons' IM user ids."""
 import pytest
 from django.core.exceptions import ValidationError
 
-from integration.im import GROUP, MESSAGE, ProviderError, Unsupported, provider_for
+from integration.im import GROUP, MESSAGE, provider_for
 from integration.models import IMAccount
 from integration.notify import get_channel
 
