@@ -225,6 +225,24 @@ OA_APP_URL = env_str("OA_APP_URL", "{oa}/mobile/plugin/1/view.jsp?requestid={req
 # The tenant key that push-address parameters of kind "system parameter" may send.
 OA_TENANT_KEY = env_str("OA_TENANT_KEY", "")
 
+# --- Action flows ----------------------------------------------------------------------------
+# A worker holds a run this long without renewing it (renewed before every step and try); a
+# worker that dies frees its run after this, and another resumes it.
+FLOW_RUN_LEASE_SECONDS = env_int("FLOW_RUN_LEASE_SECONDS", 600, minimum=30, maximum=86400)
+# A run is claimed at most this many times (its worker keeps dying) before it is failed.
+FLOW_RUN_MAX_EXECUTIONS = env_int("FLOW_RUN_MAX_EXECUTIONS", 3, minimum=1, maximum=20)
+# Queued runs nobody took after this many seconds (broker away) are enqueued again.
+FLOW_SWEEP_GRACE_SECONDS = env_int("FLOW_SWEEP_GRACE_SECONDS", 60, minimum=5, maximum=3600)
+FLOW_SWEEP_SECONDS = env_int("FLOW_SWEEP_SECONDS", 30, minimum=5, maximum=3600)
+# Finished runs (and their step logs) are deleted after this many days; unfinished never.
+FLOW_RUN_KEEP_DAYS = env_int("FLOW_RUN_KEEP_DAYS", 30, minimum=1, maximum=3650)
+# How long a flow step waits for a called flow, and a POST .../run?wait=true for its run.
+FLOW_CALL_TIMEOUT = env_int("FLOW_CALL_TIMEOUT", 60, minimum=1, maximum=3600)
+# Date-field triggers are checked this often (seconds); each pass fires at most this many runs
+# per flow (the rest fire on the next pass).
+FLOW_DATE_TRIGGER_SECONDS = env_int("FLOW_DATE_TRIGGER_SECONDS", 60, minimum=5, maximum=3600)
+FLOW_DATE_TRIGGER_BATCH = env_int("FLOW_DATE_TRIGGER_BATCH", 500, minimum=1, maximum=100000)
+
 # The inbox takes at most this many events in one call.
 INBOX_MAX_BATCH = 1000
 # Largest body a task callback may have; the platform sends a few KB.

@@ -1,0 +1,65 @@
+"""Branch step (分支): arms with conditions, the first arm whose conditions hold is taken,
+and an "otherwise" arm (其他条件). Each arm names the steps it owns; owned steps run only when
+their arm is chosen, and everything not owned by an arm runs in order as usual."""
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
+from rest_framework import serializers
+
+from ..conditions import check_condition, compare
+from .base import OTHERWISE, Step, StepResult, register
+
+
+class Arm(serializers.Serializer):
+    name = serializers.CharField(max_length=100)
+    mode = serializers.ChoiceField(choices=[("all", gettext_lazy("all conditions")),
+                                            ("any", gettext_lazy("any condition"))],
+                                   default="all")
+    conditions = serializers.ListField(child=serializers.DictField(), min_length=1,
+                                       max_length=50)
+    steps = serializers.ListField(child=serializers.CharField(max_length=40), default=list)
+
+    def validate_conditions(self, value):
+        for index, condition in enumerate(value):
+            errors = check_condition(condition)
+            if errors:
+                raise serializers.ValidationError(
+                    [f"[{index}] {field}: {message}" for field, message in errors.items()])
+        return value
+
+
+class BranchConfig(serializers.Serializer):
+    branches = Arm(many=True, min_length=1, max_length=20)
+    otherwise = serializers.ListField(child=serializers.CharField(max_length=40), default=list)
+
+
+@register
+class Branch(Step):
+    kind = "branch"
+    label = gettext_lazy("Branch")
+    description = gettext_lazy(
+        "Arms with conditions (equals, not_equals, contains, not_contains, empty, not_empty, "
+        "greater, greater_or_equal, less, less_or_equal, is_true, is_false); the first arm "
+        "whose conditions hold runs its steps, else the “otherwise” steps.")
+    example = {"branches": [{"name": "archived", "mode": "all",
+                             "conditions": [{"left": "{{ steps.archive.status }}",
+                                             "operator": "is_true"}],
+                             "steps": []}],
+               "otherwise": ["fail"]}
+    Config = BranchConfig
+
+    @classmethod
+    def arms(cls, config):
+        arms = {index: list(arm.get("steps") or [])
+                for index, arm in enumerate(config.get("branches") or []) if isinstance(arm, dict)}
+        arms[OTHERWISE] = list(config.get("otherwise") or [])
+        return arms
+
+    def run(self, settings, runtime):
+        # Conditions arrive evaluated: left/right are values now, not templates.
+        for index, arm in enumerate(settings["branches"]):
+            results = [compare(c.get("left"), c.get("operator"), c.get("right"))
+                       for c in arm["conditions"]]
+            taken = all(results) if arm.get("mode", "all") == "all" else any(results)
+            if taken:
+                return StepResult(output={"arm": index, "branch": arm["name"]}, arm=index)
+        return StepResult(output={"arm": OTHERWISE, "branch": _("otherwise")}, arm=OTHERWISE)
