@@ -38,10 +38,11 @@ separately, see actionflow.conditions). It is one of:
       trigger.node_name                what triggered the flow (event, node, operator ...)
       run.id                           this run of the flow
       flow.name                        the flow itself
+      secrets.token                    one of the flow's encrypted secrets (masked in logs)
       now                              the moment the run (re)started, a date-time
 
-  The roots are exactly ``input``, ``record``, ``steps``, ``trigger``, ``run``, ``flow`` and
-  ``now``; any other first name is refused when the template is compiled (when the flow is
+  The roots are exactly ``input``, ``record``, ``steps``, ``trigger``, ``run``, ``flow``,
+  ``secrets`` and ``now``; any other first name is refused when the template is compiled (when the flow is
   saved). A root the run does not have gives null. A key after ``.`` is a name
   of letters (Chinese characters included), digits and ``_`` not starting with a digit; any
   other key is written in brackets as a quoted string. Keys are looked up in objects and
@@ -118,7 +119,7 @@ from urllib.parse import quote
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-ROOTS = ("input", "record", "steps", "trigger", "run", "flow", "now")
+ROOTS = ("input", "record", "steps", "trigger", "run", "flow", "secrets", "now")
 LITERAL_WORDS = {"true": True, "false": False, "null": None}
 MAX_TEMPLATE_LENGTH = 10_000
 MAX_PLACEHOLDERS = 200
