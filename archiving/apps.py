@@ -1,7 +1,35 @@
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
 from django.utils.translation import gettext_lazy as _
+
+SWEEP_TASK = "archiving.tasks.sweep"
+SWEEP_NAME = "Archive outbox sweeper"
+
+
+def ensure_schedules(sender, **kwargs):
+    """The archive job sweeper runs under beat as a database schedule, so it shows (and can be
+    paused) in the admin like the push outbox sweeper."""
+    from django_celery_beat.models import IntervalSchedule, PeriodicTask
+
+    from . import conf
+
+    every, _created = IntervalSchedule.objects.get_or_create(
+        every=conf.get("ARCHIVE_SWEEP_SECONDS"), period=IntervalSchedule.SECONDS)
+    task, created = PeriodicTask.objects.get_or_create(
+        name=SWEEP_NAME, defaults={"task": SWEEP_TASK, "interval": every, "queue": "archive"})
+    if not created and task.interval_id != every.pk:
+        task.interval = every
+        task.save(update_fields=["interval"])
 
 
 class ArchivingConfig(AppConfig):
     name = "archiving"
     verbose_name = _("Archive integration")
+
+    def ready(self):
+        # Registers the serverless Action intias_wf 1.0 with actionflow's registry.
+        from . import action  # noqa: F401
+        from . import outbox
+
+        outbox.connect()
+        post_migrate.connect(ensure_schedules, sender=self, dispatch_uid="archiving.schedules")

@@ -1,0 +1,165 @@
+"""Automatic ("moment") archiving: the outbox of DESIGN.md.
+
+Inside the inbox's transaction (the `workflow_events_accepted` signal) each workflow event that
+reaches an enabled automatic scheme's node at its moment (before / after) becomes an
+ArchiveJob row holding the snapshot the event carried: its form data and sign opinions, or
+the request's, as just updated, for what the event left out. When the transaction commits the
+jobs are enqueued on the "archive" queue; a worker claims a job with a conditional UPDATE (so
+two workers never run one), exports it and records the outcome. A beat sweeper re-enqueues
+jobs nobody took (broker down, worker died mid-export, a retry coming due): a broker outage
+delays archiving, it never loses it. Transient failures are retried with backoff
+(ARCHIVE_RETRY_BASE_SECONDS doubling, at most 30 minutes, ARCHIVE_MAX_ATTEMPTS in all);
+each retry reuses the job's log row and idempotency key.
+"""
+import logging
+from datetime import timedelta
+
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.translation import gettext as _
+
+from integration.models import InboundEvent
+from integration.signals import workflow_events_accepted
+
+from . import conf
+from .models import ArchiveJob, ArchiveScheme
+from .service import Snapshot, export, refuse
+from .vocabulary import JobStatus, LogTrigger, SchemeTrigger
+
+log = logging.getLogger(__name__)
+# A job just written is left to the enqueue of its own commit for this long before the sweeper
+# sends it again.
+SWEEP_GRACE = timedelta(seconds=30)
+SWEEP_BATCH = 1000
+
+
+def snapshot_of(event, request):
+    """What the event said the request looked like at that moment, as JSON."""
+    payload = event.payload or {}
+    return {
+        "event_id": event.event_id,
+        "as_of": payload.get("occurred_at") or event.occurred_at.isoformat(),
+        "node_name": payload.get("node_name", ""),
+        "moment": event.moment,
+        # The OA leaves form data or opinions out when unchanged: the request holds them.
+        "form_data": payload["form_data"] if "form_data" in payload else request.form_data,
+        "sign_opinions": (payload["sign_opinions"] if "sign_opinions" in payload
+                          else request.sign_opinions),
+    }
+
+
+def plan_jobs(sender, events, requests, **kwargs):
+    """Receiver of workflow_events_accepted: one job per (event, matching automatic scheme)."""
+    events = [e for e in events if e.kind == InboundEvent.Kind.WORKFLOW and e.moment]
+    if not events:
+        return
+    schemes = ArchiveScheme.objects.filter(
+        enabled=True, trigger=SchemeTrigger.MOMENT,
+        workflow__workflow_id__in={e.workflow_id for e in events}).select_related("workflow")
+    by_moment = {}
+    for scheme in schemes:
+        key = (scheme.workflow.workflow_id, scheme.node_name, scheme.moment)
+        by_moment.setdefault(key, []).append(scheme)
+    if not by_moment:
+        return
+    jobs = []
+    for event in events:
+        key = (event.workflow_id, (event.payload or {}).get("node_name", ""), event.moment)
+        request = requests.get(event.request_id)
+        if request is None or request.pk is None:
+            continue
+        for scheme in by_moment.get(key, []):
+            jobs.append(ArchiveJob(scheme=scheme, request=request, event_id=event.event_id,
+                                   snapshot=snapshot_of(event, request)))
+    if not jobs:
+        return
+    # A replayed event carries a fresh id; the unique (scheme, event) only guards repeats.
+    ArchiveJob.objects.bulk_create(jobs, ignore_conflicts=True)
+    ids = list(ArchiveJob.objects.filter(
+        event_id__in={j.event_id for j in jobs}, scheme__in={j.scheme_id for j in jobs},
+        status=JobStatus.PENDING).values_list("id", flat=True))
+    transaction.on_commit(lambda: enqueue(ids), robust=True)
+
+
+def enqueue(job_ids):
+    """Hand jobs to workers. A broker outage only delays them: the sweeper finds them."""
+    from .tasks import run_job
+
+    for job_id in sorted(job_ids):
+        try:
+            run_job.apply_async((job_id,), retry=False)
+        except Exception:
+            log.warning("broker unavailable: %d archive job(s) left to the sweeper",
+                        len(job_ids), exc_info=True)
+            return  # one failure says the broker is down: don't wait on it for every job
+
+
+def due_jobs(now=None):
+    now = now or timezone.now()
+    return ArchiveJob.objects.filter(
+        (Q(status=JobStatus.PENDING)
+         & (Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)))
+        | Q(status=JobStatus.RUNNING, claimed_until__lt=now))
+
+
+def claim(job_id):
+    """Take a job for this worker: one conditional UPDATE, so only one worker wins it."""
+    now = timezone.now()
+    lease = timedelta(seconds=conf.get("ARCHIVE_JOB_LEASE_SECONDS"))
+    return due_jobs(now).filter(pk=job_id).update(
+        status=JobStatus.RUNNING, claimed_until=now + lease, attempts=F("attempts") + 1,
+        updated_at=now) == 1
+
+
+def backoff_seconds(attempts):
+    return min(conf.get("ARCHIVE_RETRY_BASE_SECONDS") * 2 ** (attempts - 1), 1800)
+
+
+def run_job(job_id):
+    """Export one job if it can be claimed; returns the job (None when another worker has it
+    or nothing is due)."""
+    if not claim(job_id):
+        return None
+    job = ArchiveJob.objects.select_related(
+        "scheme__workflow", "scheme__target", "request", "log").get(pk=job_id)
+    scheme = job.scheme
+    snapshot = Snapshot.from_json(job.snapshot)
+    if scheme.enabled:
+        entry = export(scheme, job.request, LogTrigger.MOMENT, snapshot=snapshot, entry=job.log)
+    else:
+        # Disabling a scheme stops its archiving, also of jobs already written; the row says
+        # so, and a manual re-archive is still possible.
+        entry = refuse(scheme, job.request, LogTrigger.MOMENT,
+                       _("The archive scheme was disabled before the export ran."),
+                       snapshot=snapshot, entry=job.log)
+    job.log = entry
+    job.claimed_until = None
+    if entry.outcome == "success":
+        job.status, job.next_attempt_at = JobStatus.DONE, None
+    elif entry.permanent or job.attempts >= conf.get("ARCHIVE_MAX_ATTEMPTS"):
+        job.status, job.next_attempt_at = JobStatus.FAILED, None
+        if not entry.permanent:
+            entry.message += " " + _("(gave up after %(n)d attempts)") % {"n": job.attempts}
+            entry.save(update_fields=["message"])
+    else:
+        job.status = JobStatus.PENDING
+        job.next_attempt_at = timezone.now() + timedelta(seconds=backoff_seconds(job.attempts))
+    job.save(update_fields=["log", "status", "next_attempt_at", "claimed_until", "updated_at"])
+    return job
+
+
+def sweep():
+    """Re-enqueue jobs no worker took: pending past the grace period (their own enqueue was
+    lost), due retries, and claims whose worker died. Returns how many were enqueued."""
+    now = timezone.now()
+    ids = list(due_jobs(now).filter(
+        Q(status=JobStatus.RUNNING) | Q(next_attempt_at__isnull=False)
+        | Q(updated_at__lt=now - SWEEP_GRACE)).order_by("id").values_list(
+        "id", flat=True)[:SWEEP_BATCH])
+    enqueue(ids)
+    return len(ids)
+
+
+def connect():
+    workflow_events_accepted.connect(plan_jobs, dispatch_uid="archiving.plan_jobs")
