@@ -180,15 +180,21 @@ class WorkflowEventSerializer(serializers.Serializer):
 def validate_batch(serializer_class, items):
     """Validate each item on its own. Returns (valid, errors) where valid is a list of
     (index, data) and errors a list of (index, event_id or None, field errors)."""
+    # One serializer for the whole call: DRF deep-copies every declared field each time a
+    # serializer is built, which cost more than the validation itself (a third of an ingest
+    # call's time at 1000 events). Validation keeps no state on the instance, so
+    # run_validation per item gives what is_valid() on a fresh instance gives.
+    serializer = serializer_class()
     valid, errors = [], []
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             errors.append((index, None, {"non_field_errors": [_("Each event must be a JSON object.")]}))
             continue
-        serializer = serializer_class(data=item)
-        if serializer.is_valid():
-            valid.append((index, serializer.validated_data))
-        else:
+        try:
+            data = serializer.run_validation(item)
+        except serializers.ValidationError as exc:
             event_id = item.get("event_id") if isinstance(item.get("event_id"), str) else None
-            errors.append((index, event_id, serializer.errors))
+            errors.append((index, event_id, exc.detail))
+        else:
+            valid.append((index, data))
     return valid, errors
