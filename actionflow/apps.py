@@ -42,13 +42,15 @@ class ActionflowConfig(AppConfig):
     def ready(self):
         from django.db.models.signals import post_delete, post_save
 
-        from integration.signals import workflow_events_accepted
+        from integration.signals import workflow_events_accepted, workflow_events_answering
 
         from . import schedules, steps, triggers  # noqa: F401  (steps register themselves)
         from .models import ActionFlow
 
         workflow_events_accepted.connect(triggers.on_workflow_events,
                                          dispatch_uid="actionflow.workflow_trigger")
+        workflow_events_answering.connect(triggers.on_workflow_answer,
+                                          dispatch_uid="actionflow.before_flows")
         post_save.connect(schedules.on_save, sender=ActionFlow,
                           dispatch_uid="actionflow.schedules.save")
         post_delete.connect(schedules.on_delete, sender=ActionFlow,

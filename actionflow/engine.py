@@ -32,6 +32,7 @@ from .steps import Runtime, StepFailed, UnknownStep, get_step_class
 log = logging.getLogger(__name__)
 
 Status = FlowRun.Status
+HANDED_OVER = StepFailed("handed over to a worker")
 
 
 class FlowNotReady(Exception):
@@ -156,6 +157,9 @@ def execute(run_id, deadline=None):
             return FlowRun.objects.get(pk=run.pk)
         renew(run)
         result, failure = run_step(run, seq, step, runtime, previous, secrets)
+        if failure is HANDED_OVER:
+            hand_over(run)
+            return FlowRun.objects.get(pk=run.pk)
         context["steps"][key] = result.output if failure is None else (failure.output or
                                                                       {"error": failure.reason})
         if failure is not None:
@@ -210,6 +214,14 @@ def run_step(run, seq, step, runtime, previous, secrets):
             break
         renew(run)
         time.sleep(wait)
+    if (failure is not None and failure.transient and runtime.deadline is not None
+            and time.monotonic() >= runtime.deadline - 0.1):
+        # The caller's time limit cut the step short, not the target: a worker tries it again
+        # with the step's own timeouts.
+        log_row.input = scrub(settings_now, secrets)
+        log_row.status, log_row.error = StepRun.Status.RUNNING, failure.reason
+        log_row.save()
+        return result, HANDED_OVER
     log_row.input = scrub(settings_now, secrets)
     log_row.output = scrub(result.output if failure is None else failure.output, secrets)
     log_row.error = "" if failure is None else scrub(failure.reason, secrets)

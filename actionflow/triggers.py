@@ -189,6 +189,10 @@ def answer_before_flows(event_ids):
     return answers
 
 
+def on_workflow_answer(sender, event_ids, **kwargs):
+    return answer_before_flows(event_ids)
+
+
 # -- date-field trigger --------------------------------------------------------------------
 def _delay(flow):
     return timedelta(**{flow.delay_unit or "days": flow.delay_amount})
@@ -228,7 +232,8 @@ def due_records(flow, now=None, limit=None):
         # Form dates are text; "yyyy-MM-dd HH:mm:ss" and ISO 8601 sort like the times they
         # are, so one text comparison selects them (a "T" on the cutoff day sorts late: such a
         # record fires on the next pass after midnight rather than early).
-        queryset = queryset.annotate(_due=KeyTextTransform(field[len(FORM_PREFIX):], "form_data"))
+        queryset = queryset.annotate(_due=Cast(KeyTextTransform(field[len(FORM_PREFIX):],
+                                                                "form_data"), CharField()))
         queryset = queryset.filter(_due__gt="", _due__lte=timezone.localtime(cutoff).strftime(
             "%Y-%m-%d %H:%M:%S"))
         order = "_due"

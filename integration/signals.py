@@ -10,3 +10,8 @@ from django.dispatch import Signal
 todo_events_accepted = Signal()
 # kwargs: events (list of saved InboundEvent), requests (dict request_id -> Request)
 workflow_events_accepted = Signal()
+# Sent by the REST door after the events are committed, outside any transaction, with
+# kwargs event_ids (accepted and duplicate events of the call). Receivers return
+# {event_id: {extra fields}} merged into that event's result in the answer: how "before"
+# action flows tell the OA whether the node may go on.
+workflow_events_answering = Signal()

@@ -32,7 +32,7 @@ class FlowRun(models.Model):
     flow = models.ForeignKey("actionflow.ActionFlow", verbose_name=_("action flow"),
                              on_delete=models.CASCADE, related_name="runs")
     version = models.ForeignKey("actionflow.FlowVersion", verbose_name=_("version"),
-                                on_delete=models.PROTECT, related_name="runs")
+                                on_delete=models.CASCADE, related_name="runs")
     trigger = models.CharField(_("trigger"), max_length=16, choices=Trigger.choices)
     status = models.CharField(_("status"), max_length=8, choices=Status.choices,
                               default=Status.QUEUED)

@@ -8,8 +8,16 @@ from rest_framework import mixins, status, viewsets
 from rest_framework.response import Response
 
 from ..events import TodoEventSerializer, WorkflowEventSerializer, validate_batch
-from ..inbox import INVALID, Outcome, ingest_todo_events, ingest_workflow_events
+from ..inbox import (
+    ACCEPTED,
+    DUPLICATE,
+    INVALID,
+    Outcome,
+    ingest_todo_events,
+    ingest_workflow_events,
+)
 from ..models import InboundEvent
+from ..signals import workflow_events_answering
 from .parsers import SafeJSONParser
 from .serializers import InboundEventOut
 
@@ -98,7 +106,10 @@ class TodoEventViewSet(_InboxViewSet):
 @extend_schema(tags=["inbox"])
 class WorkflowEventViewSet(_InboxViewSet):
     """A request reaching (`before`) or leaving (`after`) a node, with its form data and
-    sign opinions as they stand at that moment."""
+    sign opinions as they stand at that moment. An event that "before" action flows watch is
+    answered after those flows ran (within their time limits): its result carries `flows`
+    (each run's status and message) and `proceed` (false: stop the node and show the
+    messages)."""
 
     kind = InboundEvent.Kind.WORKFLOW
     event_serializer = WorkflowEventSerializer
@@ -106,4 +117,12 @@ class WorkflowEventViewSet(_InboxViewSet):
 
     @extend_schema(request=WorkflowEventSerializer(many=True), responses={200: _ANSWER, 201: _ANSWER})
     def create(self, request, *args, **kwargs):
-        return super().create(request, *args, **kwargs)
+        response = super().create(request, *args, **kwargs)
+        results = response.data.get("results") if isinstance(response.data, dict) else None
+        ids = [r["event_id"] for r in results or () if r["outcome"] in (ACCEPTED, DUPLICATE)]
+        if ids:
+            for _receiver, extra in workflow_events_answering.send(sender=type(self),
+                                                                   event_ids=ids):
+                for result in results:
+                    result.update((extra or {}).get(result["event_id"], {}))
+        return response
