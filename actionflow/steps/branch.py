@@ -19,11 +19,11 @@ class Arm(serializers.Serializer):
     steps = serializers.ListField(child=serializers.CharField(max_length=40), default=list)
 
     def validate_conditions(self, value):
-        for index, condition in enumerate(value):
-            errors = check_condition(condition)
-            if errors:
-                raise serializers.ValidationError(
-                    [f"[{index}] {field}: {message}" for field, message in errors.items()])
+        problems = [f"[{index}] {field}: {message}"
+                    for index, condition in enumerate(value)
+                    for field, message in check_condition(condition).items()]
+        if problems:
+            raise serializers.ValidationError(problems)
         return value
 
 
