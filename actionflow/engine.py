@@ -160,8 +160,8 @@ def execute(run_id, deadline=None):
         if failure is HANDED_OVER:
             hand_over(run)
             return FlowRun.objects.get(pk=run.pk)
-        context["steps"][key] = result.output if failure is None else (failure.output or
-                                                                      {"error": failure.reason})
+        context["steps"][key] = (result.output if failure is None
+                                 else {**failure.output, "error": failure.reason})
         if failure is not None:
             if step.get("on_failure") == "continue":
                 continue
