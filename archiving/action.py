@@ -95,9 +95,14 @@ def text_input(inputs, name):
         raise InputProblem(Code.INVALID_INPUT, name,
                            _("The input %(name)s must be text.") % {"name": name})
     text = str(value).strip()
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        text = "\x00"  # a lone surrogate: refused below like a NUL character
     if len(text) > MAX_TEXT or "\x00" in text:
         raise InputProblem(Code.INVALID_INPUT, name,
-                           _("The input %(name)s must be at most %(max)d characters.")
+                           _("The input %(name)s must be at most %(max)d characters of valid "
+                             "text.")
                            % {"name": name, "max": MAX_TEXT})
     return text
 

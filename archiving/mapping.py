@@ -47,9 +47,9 @@ def validate_mapping(value):
             if not isinstance(text, str) or not text.strip():
                 errors.append(_("Entry %(n)d: “%(key)s” is required text.")
                               % {"n": number, "key": key})
-            elif len(text.strip()) > MAX_NAME or "\x00" in text:
+            elif len(text.strip()) > MAX_NAME or not _clean_text(text):
                 errors.append(_("Entry %(n)d: “%(key)s” must be at most %(max)d characters "
-                                "without null characters.")
+                                "of valid text.")
                               % {"n": number, "key": key, "max": MAX_NAME})
             else:
                 names[key] = text.strip()
@@ -68,6 +68,17 @@ def validate_mapping(value):
     if errors:
         raise ValidationError(errors)
     return cleaned
+
+
+def _clean_text(text):
+    """No NUL characters nor lone surrogates: PostgreSQL stores neither."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def lookup(form_data, path):

@@ -6,6 +6,7 @@ from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, viewsets
 
+from integration.events import check_json, check_text
 from integration.models import Workflow
 
 from ..mapping import validate_mapping
@@ -29,14 +30,18 @@ class ArchiveSchemeSerializer(serializers.ModelSerializer):
                   "field_mapping", "include_sign_opinions", "target", "target_name",
                   "created_at", "updated_at"]
 
+    def validate_name(self, value):
+        return check_text(value)
+
     def validate_field_mapping(self, value):
+        check_json(value)
         try:
             return validate_mapping(value)
         except DjangoValidationError as exc:
             raise serializers.ValidationError(exc.messages) from None
 
     def validate_node_name(self, value):
-        return value.strip()
+        return check_text(value).strip()
 
     def validate(self, attrs):
         workflow = attrs.get("workflow", self.instance.workflow if self.instance else None)

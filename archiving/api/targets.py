@@ -13,6 +13,7 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from integration.events import check_text
 from integration.secrets import MASK
 
 from ..models import ArchiveTarget
@@ -46,6 +47,12 @@ class ArchiveTargetSerializer(serializers.ModelSerializer):
         model = ArchiveTarget
         fields = ["id", "name", "kind", "kind_label", "params", "secret", "created_at",
                   "updated_at"]
+
+    def validate_name(self, value):
+        return check_text(value)
+
+    def validate_secret(self, value):
+        return check_text(value)
 
     def get_kind_label(self, obj) -> str:
         return obj.kind_label()

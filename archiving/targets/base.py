@@ -18,6 +18,8 @@ from django.core.exceptions import ValidationError
 from django.utils.translation import gettext as _
 from rest_framework import serializers
 
+from integration.events import check_json
+
 ANSWER_LIMIT = 4000
 
 
@@ -103,6 +105,16 @@ class TargetKind:
         if unknown:
             raise ParamsInvalid({name: [_("This target kind has no such parameter.")]
                                  for name in unknown})
+        # PostgreSQL refuses NUL characters and lone surrogates: a 400 naming the parameter,
+        # not a 500 when the row is saved.
+        bad = {}
+        for name, value in data.items():
+            try:
+                check_json(value)
+            except serializers.ValidationError as exc:
+                bad[name] = [str(m) for m in exc.detail]
+        if bad:
+            raise ParamsInvalid(bad)
         serializer = cls.Params(data=data)
         if not serializer.is_valid():
             raise ParamsInvalid(_flatten(serializer.errors))
