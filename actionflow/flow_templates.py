@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 from django.db import transaction
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 
 @dataclass(frozen=True)
@@ -71,3 +72,31 @@ def create_from_template(key, *, name, user="", enabled=False, **trigger):
     FlowStep.objects.bulk_create(steps)
     publish(flow, user)
     return flow
+
+
+# The seed's archive flow (seeds 000): workflow trigger → the built-in Action intias_wf 1.0
+# with the request's ids → branch on its `status` → otherwise an output step failing with its
+# `msg`. Run "before" a node, the OA stops the node and shows why archiving failed.
+register(FlowTemplate(
+    key="archive_intias_wf",
+    label=gettext_lazy("Archive a request (intias_wf 1.0), stop the node on failure"),
+    description=gettext_lazy(
+        "Workflow trigger → built-in serverless Action intias_wf 1.0 (workflowId, requestId, "
+        "creatorId; channelIds empty: every flow-triggered archive scheme of the workflow) → "
+        "branch on the Action's status → otherwise an output step failing with its msg."),
+    trigger={"trigger": "workflow", "moment": "before"},
+    steps=(
+        {"key": "archive", "name": "serverless/Action intias_wf", "kind": "action",
+         "config": {"group": "intias_wf", "version": "1.0", "inputs": {
+             "workflowId": "{{ input.workflow_id }}",
+             "requestId": "{{ input.request_id }}",
+             "creatorId": "{{ default(input.creator, record.creator) }}",
+             "channelIds": ""}}},
+        {"key": "check", "name": "分支", "kind": "branch",
+         "config": {"branches": [{"name": "归档成功", "mode": "all", "conditions": [
+             {"left": "{{ steps.archive.status }}", "operator": "is_true"}], "steps": []}],
+             "otherwise": ["fail"]}},
+        {"key": "fail", "name": "输出组件", "kind": "output",
+         "config": {"status": "failed", "message": "{{ steps.archive.msg }}"}},
+    ),
+))
