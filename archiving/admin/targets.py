@@ -89,8 +89,19 @@ class ArchiveTargetFormBase(forms.ModelForm):
             for name, problems in exc.errors.items():
                 key = f"{kind}{SEP}{name}"
                 self.add_error(key if key in self.fields else None, problems)
+        else:
+            # The model's clean() runs next (ModelForm) and validates the same way.
+            self.instance.params, self.instance.secret = self.cleaned_params, secret
         cleaned["secret"] = secret
         return cleaned
+
+    def _update_errors(self, errors):
+        # The model reports parameter and token problems under "params" and "secret"; this
+        # form already showed them on the kind's own fields, by the same validation.
+        if hasattr(errors, "error_dict"):
+            for key in ("params", "secret"):
+                errors.error_dict.pop(key, None)
+        super()._update_errors(errors)
 
     def save(self, commit=True):
         self.instance.params = self.cleaned_params or {}

@@ -117,10 +117,13 @@ def test_a_refused_connection_is_transient(db):
     assert "Cannot connect" in result.message
 
 
-def test_a_timeout_is_transient(receiver, settings):
+def test_a_timeout_is_transient(db, settings):
     settings.ARCHIVE_READ_TIMEOUT = 1
-    receiver.answer = Answer(delay=1.5)
-    result = deliver(http_target(receiver.url))
+    # A listening socket nobody accepts from: the connection opens, no answer ever comes.
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(1)
+        result = deliver(http_target(f"http://127.0.0.1:{silent.getsockname()[1]}/upload"))
     assert (result.ok, result.permanent) == (False, False)
     assert "Timed out" in result.message
 
