@@ -3,22 +3,16 @@ import json
 
 import pytest
 
-from actionflow.definition import publish
-from actionflow.models import ActionFlow, FlowStep
+from actionflow.models import ActionFlow
 from integration.models import Workflow
+
+from .helpers import make_flow
 
 
 def build_flow(name="flow", trigger=ActionFlow.Trigger.CALLED, steps=(), enabled=True,
                **fields):
-    """An ActionFlow with `steps` (dicts: key, kind, config, and optional name, tries,
-    retry_wait, on_failure), checked like a save and published as a version."""
-    flow = ActionFlow(name=name, trigger=trigger, enabled=enabled, **fields)
-    flow.full_clean()
-    flow.save()
-    for order, step in enumerate(steps, start=1):
-        FlowStep.objects.create(flow=flow, order=order, **step)
-    publish(flow, "tests")
-    return flow
+    """make_flow with this module's defaults: a checked, enabled, published flow."""
+    return make_flow(name, trigger, steps, enabled=enabled, **fields)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ import pytest
 
 from actionflow import actions, engine
 from actionflow.actions import Action, ActionError, Param
-from actionflow.definition import check_steps
+from actionflow.definition import check_steps, publish
 from actionflow.models import FlowRun
 
 from .conftest import build_flow
@@ -96,7 +96,9 @@ def test_a_call_flow_step_names_an_existing_called_flow(workflow):
 
 
 def test_flows_calling_each_other_in_a_loop_stop_at_the_depth_limit():
-    loop = build_flow("loop", steps=[{"key": "again", "kind": "call_flow",
-                                      "config": {"flow": "loop"}}])
+    loop = build_flow("loop", steps=[{"key": "again", "kind": "output",
+                                      "config": {"status": "success"}}])
+    loop.steps.update(kind="call_flow", config={"flow": "loop"})
+    publish(loop)
     run = engine.run_now(loop, FlowRun.Trigger.API, {})
     assert run.status == "failed" and "levels deep" in run.message
