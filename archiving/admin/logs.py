@@ -42,7 +42,7 @@ def pretty_json(value):
 @admin.register(ArchiveLog)
 class ArchiveLogAdmin(BigTableAdmin):
     list_display = ["id", "created_at", "scheme_name", "request_id", "trigger", "outcome",
-                    "short_message", "size", "duration_ms", "rearchive_of"]
+                    "short_message", "size", "duration_ms", "rearchive_of_id_display"]
     list_display_links = ["id", "created_at"]
     list_filter = [SchemeFilter, "outcome", "trigger", "created_at"]
     search_fields = ["=request_id"]
@@ -72,6 +72,11 @@ class ArchiveLogAdmin(BigTableAdmin):
     @admin.display(description=gettext_lazy("message"))
     def short_message(self, obj):
         return obj.message if len(obj.message) <= 80 else obj.message[:80] + "…"
+
+    @admin.display(description=gettext_lazy("re-archive of"), ordering="rearchive_of")
+    def rearchive_of_id_display(self, obj):
+        # The id only: showing the row itself would cost a query per line.
+        return f"#{obj.rearchive_of_id}" if obj.rearchive_of_id else "—"
 
     @admin.display(description=gettext_lazy("archive scheme"))
     def scheme_link(self, obj):

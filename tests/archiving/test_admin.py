@@ -9,7 +9,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from archiving.models import ArchiveJob, ArchiveLog, ArchiveScheme, ArchiveTarget
-from archiving.service import export
+from archiving.service import export, rearchive
 from integration.models import Request
 from tests.conftest import make_user
 from tests.receivers import Answer
@@ -239,3 +239,15 @@ def test_the_job_outbox_is_listed(staff, api, workflow, tmp_path):
     assert job.event_id in page
     detail = staff.get(reverse("admin:archiving_archivejob_change", args=[job.pk]), **EN)
     assert detail.status_code == 200 and "采购合同" in detail.content.decode()
+
+
+def test_the_log_list_costs_the_same_queries_whatever_the_page_holds(staff, logs, request_5001):
+    url = reverse(LOG_LIST)
+    with CaptureQueriesContext(connection) as few:
+        staff.get(url, {"q": "5001", "trigger__exact": "api"})
+    for entry in logs[2][:30]:
+        rearchive(entry)
+    with CaptureQueriesContext(connection) as many:
+        page = staff.get(url).content.decode()
+    assert len(row_ids(page)) == 50 and "#" in page
+    assert len(many.captured_queries) <= len(few.captured_queries) + 1
