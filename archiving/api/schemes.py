@@ -1,6 +1,7 @@
 """/api/v1/archive-schemes/: archive schemes (归档方案), CRUD. The id is a snowflake number,
 shown as text (JavaScript cannot hold it exactly). The field mapping and the export node are
 validated as in the admin; errors name the field."""
+import django_filters
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import extend_schema
@@ -53,6 +54,15 @@ class ArchiveSchemeSerializer(serializers.ModelSerializer):
         return attrs
 
 
+class ArchiveSchemeFilter(django_filters.FilterSet):
+    workflow = django_filters.CharFilter(field_name="workflow__workflow_id",
+                                         help_text=gettext_lazy("A workflow id."))
+
+    class Meta:
+        model = ArchiveScheme
+        fields = ["workflow", "enabled", "trigger", "target"]
+
+
 @extend_schema(tags=["archive"])
 class ArchiveSchemeViewSet(viewsets.ModelViewSet):
     """Archive schemes: a workflow, its export moment (node, before/after), the trigger (the
@@ -61,7 +71,6 @@ class ArchiveSchemeViewSet(viewsets.ModelViewSet):
 
     serializer_class = ArchiveSchemeSerializer
     queryset = ArchiveScheme.objects.select_related("workflow", "target")
-    filterset_fields = {"enabled": ["exact"], "trigger": ["exact"], "target": ["exact"],
-                        "workflow__workflow_id": ["exact"]}
+    filterset_class = ArchiveSchemeFilter
     search_fields = ["name"]
     lookup_value_regex = r"\d{1,19}"

@@ -192,8 +192,9 @@ def test_schemes_are_filtered_and_unknown_ids_are_404(api, workflow, tmp_path):
     target = directory_target(tmp_path)
     on = make_scheme(workflow, target)
     make_scheme(workflow, target, enabled=False)
-    listed = api.get("/api/v1/archive-schemes/?enabled=true&workflow__workflow_id=" + WORKFLOW_ID)
+    listed = api.get("/api/v1/archive-schemes/?enabled=true&workflow=" + WORKFLOW_ID)
     assert [s["id"] for s in listed.json()["results"]] == [str(on.pk)]
+    assert api.get("/api/v1/archive-schemes/?workflow=wf-other").json()["results"] == []
     for bad in ("abc", "99999999999999999999", "1"):
         assert api.get(f"/api/v1/archive-schemes/{bad}").status_code == 404
 
