@@ -251,3 +251,16 @@ def test_the_log_list_costs_the_same_queries_whatever_the_page_holds(staff, logs
         page = staff.get(url).content.decode()
     assert len(row_ids(page)) == 50 and "#" in page
     assert len(many.captured_queries) <= len(few.captured_queries) + 1
+
+
+def test_every_archive_page_renders_in_the_default_language(staff, logs):
+    scheme, _other, rows = logs
+    pages = [reverse(f"admin:archiving_{name}_changelist")
+             for name in ("archivelog", "archivescheme", "archivetarget", "archivejob")]
+    pages += [reverse("admin:archiving_archivetarget_add"),
+              reverse("admin:archiving_archivescheme_add"),
+              reverse("admin:archiving_archivescheme_change", args=[scheme.pk]),
+              reverse("admin:archiving_archivetarget_change", args=[scheme.target_id]),
+              reverse("admin:archiving_archivelog_change", args=[rows[0].pk])]
+    for url in pages:
+        assert staff.get(url).status_code == 200, url
