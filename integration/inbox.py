@@ -10,9 +10,10 @@ other call's rows are visible.
 State only moves forward in time: an event older than the state already held is kept in the
 audit trail, flagged out_of_order, and does not overwrite the newer state.
 """
+import re
 from dataclasses import dataclass, field
 
-from django.db import IntegrityError, transaction
+from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, transaction
 
 from .models import InboundEvent, PartTimeIdentity, Person, Request, TodoItem, Workflow
 from .signals import todo_events_accepted, workflow_events_accepted
@@ -131,8 +132,7 @@ def _save_requests(requests, new_ids, changed_ids, fields):
         for r in new:
             r.pk = saved[r.request_id].pk
     existing = [requests[rid] for rid in changed_ids if rid not in new_ids]
-    if existing:
-        Request.objects.bulk_update(existing, fields, batch_size=500)
+    update_rows(Request, existing, fields)
 
 
 _REQUEST_FIELDS = ["title", "workflow_ref", "workflow", "creator", "creator_person", "created_at",
@@ -193,8 +193,7 @@ def ingest_todo_events(indexed_events, source="api", force=False):
     for key, item in items.items():
         item.request = requests[key[0]]
     TodoItem.objects.bulk_create(new_items.values())
-    if changed_items:
-        TodoItem.objects.bulk_update(changed_items.values(), _ITEM_FIELDS, batch_size=500)
+    update_rows(TodoItem, list(changed_items.values()), _ITEM_FIELDS)
     _mark_deleted_requests({requests[e["request_id"]] for e in events
                             if e["data_set"] == DataSet.DELETE})
     saved = InboundEvent.objects.bulk_create(rows)
@@ -244,6 +243,36 @@ def _event_row(kind, event, source, flags, applied):
         workflow_id=event.get("workflow_id", ""), occurred_at=event["occurred_at"],
         applied=applied, flags=flags, flagged=bool(flags), payload=_jsonable(event),
     )
+
+
+def update_rows(model, objs, fields):
+    """Write `fields` of saved `objs`, each row its own values, in one statement.
+
+    On PostgreSQL: one `UPDATE … FROM unnest(<one array per column>)`. Django's bulk_update
+    builds a `CASE WHEN id = … THEN …` expression per row and field, and resolving those
+    expressions was ~40 % of a push worker's CPU — more than its HTTP calls. Elsewhere
+    (SQLite) bulk_update, which is portable."""
+    if not objs:
+        return
+    if connection.vendor != "postgresql":
+        model.objects.bulk_update(objs, fields, batch_size=500)
+        return
+    db = connections[DEFAULT_DB_ALIAS]
+    meta = model._meta
+    columns = [meta.pk] + [meta.get_field(name) for name in fields]
+    quote = db.ops.quote_name
+    # Arrays of the base types: a cast to varchar(n) would cut a long value silently, where
+    # the column refuses it as any UPDATE does.
+    arrays = ", ".join(f"%s::{re.sub(r'[(].*[)]', '', field.db_type(db))}[]" for field in columns)
+    names = ", ".join(quote(field.column) for field in columns)
+    assignments = ", ".join(f"{quote(field.column)} = v.{quote(field.column)}"
+                            for field in columns[1:])
+    table, pk = quote(meta.db_table), quote(meta.pk.column)
+    params = [[field.get_db_prep_save(getattr(obj, field.attname), db) for obj in objs]
+              for field in columns]
+    with db.cursor() as cursor:
+        cursor.execute(f"UPDATE {table} AS t SET {assignments} FROM unnest({arrays}) "
+                       f"AS v({names}) WHERE t.{pk} = v.{pk}", params)
 
 
 def _jsonable(event):

@@ -20,6 +20,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from integration.inbox import update_rows
+
 from . import breaker
 from .items import build_items
 from .models import Breaker, DeliveryLane, PushAttempt, PushConfig, PushRecord
@@ -201,7 +203,7 @@ def send_batch(config, transport, records, keep_going=None):
     PushAttempt.objects.bulk_create(attempts)
     for record in records:
         record.attempts += 1
-    PushRecord.objects.bulk_update(records, ["attempts"])
+    update_rows(PushRecord, records, ["attempts"])
 
     results = dict(refused)
     sendable = [item for item in items if item.record_id not in results]
@@ -256,10 +258,10 @@ def finish(records, attempts, results):
         skip = {r.pk for r, _a in untried}
         records = [r for r in records if r.pk not in skip]
         attempts = [a for a in attempts if a.record_id not in skip]
-    PushAttempt.objects.bulk_update(attempts, ["finished_at", "outcome", "http_status", "duration_ms",
-                                               "error_class", "request", "response"])
-    PushRecord.objects.bulk_update(records, ["outcome", "reason", "permanent", "next_attempt_at",
-                                             "pushed_at"])
+    update_rows(PushAttempt, attempts, ["finished_at", "outcome", "http_status", "duration_ms",
+                                        "error_class", "request", "response"])
+    update_rows(PushRecord, records, ["outcome", "reason", "permanent", "next_attempt_at",
+                                      "pushed_at"])
 
 
 def backoff_seconds(attempts):
