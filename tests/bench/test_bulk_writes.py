@@ -1,0 +1,69 @@
+"""The bulk writes the benchmark's fixes brought in (issue 9) store exactly what Django's
+bulk_create and bulk_update store: COPY and UPDATE … FROM unnest on PostgreSQL, Django's
+own on SQLite; both runs of scripts/test check the same rows."""
+import datetime as dt
+
+import pytest
+from django.db import DataError, IntegrityError, transaction
+
+from integration.inbox import bulk_insert, update_rows
+from integration.models import InboundEvent, Request
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+WHEN = dt.datetime(2026, 11, 20, 9, 30, tzinfo=dt.timezone.utc)
+
+
+def _event(n, **fields):
+    return InboundEvent(event_id=f"bulk-{n}", kind="todo", source="api", request_id="r1",
+                        data_set="todo", business_status="arrive", receiver=f"u{n}",
+                        workflow_id="wf", occurred_at=WHEN, applied=True, flags=fields.pop(
+                            "flags", []), flagged=False, payload=fields.pop("payload", {}),
+                        **fields)
+
+
+def test_bulk_insert_returns_saved_rows_with_their_ids_and_automatic_fields():
+    payload = {"request_title": "出差申请 \t tab, \\ backslash, \"quote\"\nnewline", "n": [1, None]}
+    with transaction.atomic():
+        saved = bulk_insert(InboundEvent, [_event(1, payload=payload, flags=["unknown_receiver"]),
+                                           _event(2)])
+    assert [e.pk for e in saved] == list(InboundEvent.objects.order_by("id")
+                                         .values_list("id", flat=True))
+    stored = InboundEvent.objects.get(pk=saved[0].pk)
+    assert stored.payload == payload and stored.flags == ["unknown_receiver"]
+    assert stored.occurred_at == WHEN and stored.received_at == saved[0].received_at
+    assert not saved[0]._state.adding
+    # Ids taken for the rows are used up: the next plain insert gets a fresh one.
+    later = InboundEvent.objects.create(**{f.attname: getattr(_event(3), f.attname)
+                                           for f in InboundEvent._meta.concrete_fields
+                                           if not f.primary_key and f.attname != "received_at"})
+    assert later.pk > max(e.pk for e in saved)
+
+
+def test_bulk_insert_of_a_repeated_unique_value_is_an_integrity_error():
+    bulk_insert(InboundEvent, [_event(1)])
+    with pytest.raises(IntegrityError), transaction.atomic():
+        bulk_insert(InboundEvent, [_event(1)])
+    assert InboundEvent.objects.count() == 1
+
+
+def test_update_rows_writes_each_row_its_own_values_and_leaves_others_alone():
+    rows = bulk_insert(Request, [Request(request_id=f"r{n}", title=f"t{n}") for n in range(3)])
+    first, second, untouched = rows
+    first.title, first.form_data, first.last_event_at = "新标题", {"amount": 12.5, "x": None}, WHEN
+    second.title, second.form_data, second.last_event_at = "", {}, None
+    update_rows(Request, [first, second], ["title", "form_data", "last_event_at"])
+    stored = {r.request_id: r for r in Request.objects.all()}
+    assert (stored["r0"].title, stored["r0"].form_data, stored["r0"].last_event_at) == (
+        "新标题", {"amount": 12.5, "x": None}, WHEN)
+    assert (stored["r1"].title, stored["r1"].form_data, stored["r1"].last_event_at) == ("", {}, None)
+    assert stored["r2"].title == untouched.title == "t2"
+
+
+@pytest.mark.postgres_only
+def test_update_rows_refuses_a_value_longer_than_its_column_instead_of_cutting_it():
+    (row,) = bulk_insert(Request, [Request(request_id="r-long")])
+    row.title = "x" * 501  # max_length 500; SQLite does not enforce lengths at all
+    with pytest.raises(DataError), transaction.atomic():
+        update_rows(Request, [row], ["title"])
+    assert Request.objects.get(pk=row.pk).title == ""
