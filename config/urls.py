@@ -9,6 +9,7 @@ urlpatterns = [
     path("api/v1/", include("integration.api.urls")),
     path("api/v1/", include("pushconfig.api.urls")),
     path("api/v1/", include("archiving.api.urls")),
+    path("api/v1/", include("actionflow.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
     path("hooks/", include("integration.hooks.urls")),
