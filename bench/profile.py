@@ -3,6 +3,7 @@
 import shutil
 import signal
 import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -12,7 +13,8 @@ class Profiler:
         self.directory, self.name = Path(directory), name
         self.directory.mkdir(parents=True, exist_ok=True)
         self.processes = []
-        binary = shutil.which("py-spy")
+        # The venv's bin is not on PATH when the harness runs as .venv/bin/python.
+        binary = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
         if binary is None:
             print("profile: py-spy is not installed (pip install py-spy); skipped")
             return

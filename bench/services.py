@@ -222,20 +222,24 @@ class Workers:
     def start(self):
         Workers.count += 1
         self.log = self.workdir / f"worker{Workers.count}.log"
+        ready = self.workdir / f"worker{Workers.count}.ready"
+        ready.unlink(missing_ok=True)
         self.process = spawn([
             sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", QUEUES,
             "-c", str(self.concurrency), "-n", f"bench{Workers.count}-{os.getpid()}@%h",
             "--without-mingle", "--without-gossip", "--without-heartbeat",
-            "--loglevel", "WARNING"], self.env, self.log)
+            "--loglevel", "WARNING"], {**self.env, "BENCH_READY_FILE": str(ready)}, self.log)
+        # Ready when the worker's worker_ready signal wrote the file (bench.apps): connected
+        # to the broker, consuming, its pool started.
         deadline = time.monotonic() + START_TIMEOUT
-        # Ready when the pool's children exist and the worker said so (WARNING level prints
-        # nothing then, so the pool is the sign).
-        while len(process_tree(self.process.pid)) < 1 + self.concurrency:
+        while not ready.exists():
             if self.process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("celery worker did not start:\n"
+                code = self.process.poll()
+                self.stop()
+                raise RuntimeError(f"celery worker did not start in {START_TIMEOUT} s "
+                                   f"(exit {code}):\n"
                                    + self.log.read_text(errors="replace")[-3000:])
             time.sleep(0.1)
-        time.sleep(1.0)  # connected to the broker and consuming
         return self
 
     def pids(self):
@@ -251,13 +255,24 @@ class Workers:
 
 
 def process_tree(pid):
-    try:
-        import psutil
-
-        parent = psutil.Process(pid)
-        return [pid] + [c.pid for c in parent.children(recursive=True)]
-    except Exception:  # psutil missing, or gone
-        return [pid]
+    """The process and its descendants, from /proc (no psutil needed)."""
+    children = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            # "pid (comm) state ppid …": comm may hold spaces and parentheses.
+            stat = (entry / "stat").read_text()
+            ppid = int(stat.rpartition(")")[2].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile
+        children.setdefault(ppid, []).append(int(entry.name))
+    tree, queue = [], [pid]
+    while queue:
+        current = queue.pop(0)
+        tree.append(current)
+        queue.extend(sorted(children.get(current, [])))
+    return tree
 
 
 def vm_hwm_mb(pid):
