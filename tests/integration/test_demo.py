@@ -138,3 +138,24 @@ def test_it_takes_the_password_from_the_environment(monkeypatch):
     monkeypatch.setenv("DEMO_ADMIN_PASSWORD", "pw-from-env")
     demo()
     assert User.objects.get(username="admin").check_password("pw-from-env")
+
+
+def test_it_sets_up_the_seeds_archive_flow_and_its_run_archives_the_expense_request(
+        settings, tmp_path):
+    from actionflow import engine
+    from actionflow.models import ActionFlow, FlowRun
+    from archiving.models import ArchiveLog
+
+    settings.VAR_DIR = tmp_path
+    output = demo("--password", "pw-demo-1")
+    flow = ActionFlow.objects.get()
+    assert flow.enabled and flow.version == 1 and "archives demo-wf-expense" in output
+    [run] = FlowRun.objects.all()           # the manager's approval of DEMO-1001
+    assert run.event_id == "demo-flow-01"
+    ended = engine.execute(run.pk)
+    assert ended.status == "success", (ended.message, list(ended.steps.values("key", "output")))
+    log = ArchiveLog.objects.get()
+    assert (log.request_id, log.outcome) == ("DEMO-1001", "success")
+    assert list(tmp_path.joinpath("archive").rglob("*.zip"))
+    demo("--password", "pw-demo-2")
+    assert ActionFlow.objects.count() == 1 and FlowRun.objects.count() == 1

@@ -14,6 +14,7 @@ import os
 import secrets
 from urllib.parse import urlsplit, urlunsplit
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
@@ -22,11 +23,14 @@ from rest_framework.authtoken.models import Token
 
 from integration.events import TodoEventSerializer, WorkflowEventSerializer, validate_batch
 from integration.inbox import ACCEPTED, DUPLICATE, ingest_todo_events, ingest_workflow_events
+from integration.models import Workflow
 from integration.sync import INVALID, KINDS, upsert
 from pushconfig.models import PushConfig
 
 ADMIN_USERNAME = "admin"
 SANDBOX_IDENTIFIER = "sandbox-demo"
+ARCHIVE_FLOW = "费用报销归档（演示）"
+ARCHIVE_NODE = "部门经理审批"
 SANDBOX_SYSTEM_NAME = "沙箱演示"
 SANDBOX_PARAMS = {"sysCode": "DEMO", "toViewRemark": False}
 
@@ -133,6 +137,7 @@ class Command(BaseCommand):
             token = self._admin(password)
             self._directory()
             sandbox, created = self._sandbox_config(options["url"])
+            archive_flow = self._archive_flow()
         # The push config exists before the events arrive, so the inbox plans their pushes.
         # Workflow events first: they are older than the last todo events of their request,
         # and the inbox flags an event older than the state it already holds.
@@ -148,12 +153,44 @@ class Command(BaseCommand):
             f"{'created' if created else 'already there'}, "
             f"{'enabled' if sandbox.enabled else 'disabled'}) pushes the todos to "
             f"{sandbox.server_url}: see the push log and the sandbox arrivals in the admin.")
+        self.stdout.write(
+            f"Action flow “{archive_flow.name}” archives {EXPENSE} requests after "
+            f"“{ARCHIVE_NODE}” into {settings.VAR_DIR / 'archive'}: see the flow runs and the "
+            f"archive log in the admin.")
         self.stdout.write("")
         self.stdout.write(self.style.SUCCESS("Admin login"))
         self.stdout.write(f"  URL:       {options['url']}")
         self.stdout.write(f"  username:  {ADMIN_USERNAME}")
         self.stdout.write(f"  password:  {password}")
         self.stdout.write(f"  API token: {token.key}  (header  Authorization: Token {token.key})")
+
+    def _archive_flow(self):
+        """Seed 000 on demo data: a directory archive target under var/, a flow-triggered
+        scheme of the expense workflow, and the ready-made archive flow after the manager's
+        approval — the demo's workflow event of that node archives DEMO-1001 on the worker."""
+        from actionflow.flow_templates import create_from_template
+        from actionflow.models import ActionFlow
+        from archiving.models import ArchiveScheme, ArchiveTarget
+
+        flow = ActionFlow.objects.filter(name=ARCHIVE_FLOW).first()
+        if flow is not None:
+            return flow
+        workflow = Workflow.objects.get(workflow_id=EXPENSE)
+        (settings.VAR_DIR / "archive").mkdir(parents=True, exist_ok=True)
+        target, _created = ArchiveTarget.objects.get_or_create(
+            name="演示归档目录", defaults={"kind": "directory",
+                                     "params": {"base_dir": str(settings.VAR_DIR / "archive")}})
+        if not ArchiveScheme.objects.filter(workflow=workflow).exists():
+            scheme = ArchiveScheme(
+                name="费用报销归档方案", enabled=True, workflow=workflow, node_name=ARCHIVE_NODE,
+                moment="after", trigger="flow", target=target, include_sign_opinions=True,
+                field_mapping=[{"form_field": "amount", "metadata_key": "金额", "required": True},
+                               {"form_field": "destination", "metadata_key": "目的地"}])
+            scheme.full_clean()
+            scheme.save()
+        return create_from_template("archive_intias_wf", name=ARCHIVE_FLOW, workflow=workflow,
+                                    node_name=ARCHIVE_NODE, moment="after", enabled=True,
+                                    user=ADMIN_USERNAME)
 
     def _admin(self, password):
         User = get_user_model()
