@@ -8,6 +8,7 @@ import time
 from django.db import transaction
 
 from .. import seed
+from ..profile import Profiler
 from ..workload import scalar, sql, wait_for
 from .ingest import _growth
 
@@ -27,6 +28,8 @@ def history(ctx):
         reset()
         seed.records(ctx.config.pk, n, f"hist{n}")
         workers = ctx.workers()
+        profiler = (Profiler(ctx.profile_dir, f"history-workers-{n}", workers.pids())
+                    if ctx.profile_dir and n == ctx.counts["history"][-1] else None)
         try:
             started = time.time()
             with transaction.atomic():
@@ -34,6 +37,8 @@ def history(ctx):
             wait_for(lambda: PushTask.objects.get(pk=task.pk).status
                      in ("succeeded", "failed", "cancelled"), 300 + n / 50, f"task of {n}")
             finished = time.time()
+            if profiler:
+                print(profiler.stop())
             task.refresh_from_db()
             rss = workers.peak_rss_mb()
         finally:
