@@ -642,7 +642,8 @@ def test_the_admin_actions_dissolve_groups_and_end_topics(staff_client, wecom, a
                        provider_group_id="chat43")
     url = reverse("admin:actionflow_imgroup_changelist")
     page = staff_client.post(url, {"action": "end_topic",
-                                   "_selected_action": [matter.pk, topic.pk]}, follow=True)
+                                   "_selected_action": [matter.pk, topic.pk]}, follow=True,
+                             HTTP_ACCEPT_LANGUAGE="en")
     text = page.content.decode()
     assert "The topic of 1 group ended" in text and "1 selected group is not a topic" in text
     staff_client.post(url, {"action": "mark_dissolved", "_selected_action": [matter.pk]})

@@ -15,8 +15,8 @@ from .conftest import WORKFLOW_ID, directory_target, http_target, make_scheme, o
 pytestmark = pytest.mark.django_db
 
 
-def post(client, url, body):
-    return client.post(url, json.dumps(body), content_type="application/json")
+def post(client, url, body, **headers):
+    return client.post(url, json.dumps(body), content_type="application/json", **headers)
 
 
 def patch(client, url, body):
@@ -184,7 +184,8 @@ def test_invalid_schemes_are_refused_naming_the_field(api, workflow, tmp_path, c
 
 def test_a_mapping_error_names_the_entry(api, workflow, tmp_path):
     r = post(api, "/api/v1/archive-schemes/", scheme_body(directory_target(tmp_path), field_mapping=[
-        {"form_field": "a", "metadata_key": "k"}, {"form_field": "b", "metadata_key": "k"}]))
+        {"form_field": "a", "metadata_key": "k"}, {"form_field": "b", "metadata_key": "k"}]),
+             HTTP_ACCEPT_LANGUAGE="en")
     assert r.json()["field_mapping"] == ["Entry 2: metadata key “k” is used twice."]
 
 
@@ -263,7 +264,7 @@ def test_a_re_archive_exports_the_current_data_as_a_new_linked_row(api, logged, 
 def test_a_re_archive_of_a_deleted_scheme_is_409(api, logged):
     entry = ArchiveLog.objects.order_by("id").first()
     entry.scheme.delete()
-    r = api.post(f"/api/v1/archive-logs/{entry.pk}/rearchive")
+    r = api.post(f"/api/v1/archive-logs/{entry.pk}/rearchive", HTTP_ACCEPT_LANGUAGE="en")
     assert r.status_code == 409 and "no longer exists" in r.json()["detail"]
 
 
