@@ -6,11 +6,14 @@ lane (a conditional UPDATE, so two workers never hold one), takes the oldest due
 at most one per key per round, and none of a key whose earlier record still waits for a retry
 — writes an attempt row for each before the call, sends them, and completes attempts and
 records with bulk updates. Lanes of one config run in parallel on several workers; each key's
-records reach the target in the order they were accepted.
+records reach the target in the order they were accepted. A task may hold several lanes of a
+config at once (a small ingest call's few records spread over all lanes): one task and one
+batch for them instead of one per lane.
 """
 import logging
 import uuid
 import zlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -38,23 +41,52 @@ def lane_of(request_id, receiver, identity):
     return zlib.crc32(key) % settings.PUSH_LANES
 
 
+# A task takes lanes together until they hold about one batch of new records.
+GROUP_RECORDS = 100
+
+
 def enqueue_lanes(pairs):
-    """Hand lanes to workers. A broker outage only delays: the sweeper finds the records."""
+    """Hand lanes to workers. A broker outage only delays: the sweeper finds the records.
+
+    `pairs` is a set of (config id, lane), or a mapping of them to how many records each got:
+    then a config's lanes with little work go together in one task (a call of 10 events
+    would otherwise send up to 8 tasks, each paying a lease, queries and a batch for one
+    record), and lanes with a batch's worth each get their own task, to run in parallel."""
     from .tasks import deliver_lane
 
-    for config_id, lane in sorted(pairs):
+    for config_id, lanes in _groups(pairs):
         try:
-            deliver_lane.apply_async((config_id, lane), retry=False)
+            deliver_lane.apply_async((config_id, lanes), retry=False)
         except Exception:  # the records are safe in the database; the sweeper re-enqueues
             log.warning("broker unavailable: %d lane(s) left to the sweeper", len(pairs),
                         exc_info=True)
             return  # one failure says the broker is down: don't wait on it for every lane
 
 
+def _groups(pairs):
+    """(config id, lane or list of lanes) for each task to send."""
+    if not isinstance(pairs, Mapping):
+        return sorted(pairs)
+    groups, current = [], {}
+    for (config_id, lane), count in sorted(pairs.items()):
+        group = current.get(config_id)
+        if group is None or group[1] >= GROUP_RECORDS:
+            group = current[config_id] = ([], 0)
+            groups.append((config_id, group[0]))
+        group[0].append(lane)
+        current[config_id] = (group[0], group[1] + count)
+    return [(config_id, lanes[0] if len(lanes) == 1 else lanes) for config_id, lanes in groups]
+
+
 def open_records(config_id, lane=None):
-    """Records that still need a call: pending ones, and transient failures with a retry due."""
+    """Records that still need a call: pending ones, and transient failures with a retry due.
+    `lane` is one lane or a list of lanes."""
     query = PushRecord.objects.filter(OPEN, config_id=config_id)
-    return query if lane is None else query.filter(lane=lane)
+    if lane is None:
+        return query
+    if isinstance(lane, list | tuple):
+        return query.filter(lane__in=lane)
+    return query.filter(lane=lane)
 
 
 def session_for(config):
@@ -83,9 +115,9 @@ def transport_for(config):
 
 
 def next_batch(config_id, lane, size):
-    """The oldest due records of a lane, at most one per key, and none of a key that still has
-    an earlier open record anywhere — waiting for a retry, or in another lane after the lane
-    count changed — so each key's records reach the target in order."""
+    """The oldest due records of a lane (or lanes), at most one per key, and none of a key
+    that still has an earlier open record anywhere — waiting for a retry, or in another lane
+    after the lane count changed — so each key's records reach the target in order."""
     now = timezone.now()
     window = list(open_records(config_id, lane).filter(
         Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)).order_by("id")[: size * 4])
@@ -115,16 +147,26 @@ def lease():
     return timedelta(seconds=settings.PUSH_LANE_LEASE_SECONDS)
 
 
-def _lease(config_id, lane, holder):
-    DeliveryLane.objects.get_or_create(config_id=config_id, lane=lane)
+def _lease(config_id, lanes, holder):
+    """Lease those of `lanes` no other worker holds (one conditional UPDATE); returns them."""
+    known = set(DeliveryLane.objects.filter(config_id=config_id, lane__in=lanes)
+                .values_list("lane", flat=True))
+    if len(known) < len(lanes):
+        DeliveryLane.objects.bulk_create(
+            [DeliveryLane(config_id=config_id, lane=lane) for lane in lanes if lane not in known],
+            ignore_conflicts=True)
     now = timezone.now()
-    return DeliveryLane.objects.filter(config_id=config_id, lane=lane).filter(
+    taken = DeliveryLane.objects.filter(config_id=config_id, lane__in=lanes).filter(
         Q(leased_until__isnull=True) | Q(leased_until__lt=now)
-    ).update(leased_until=now + lease(), holder=holder) == 1
+    ).update(leased_until=now + lease(), holder=holder)
+    if taken == len(lanes) or not taken:
+        return list(lanes) if taken else []
+    return sorted(DeliveryLane.objects.filter(config_id=config_id, lane__in=lanes, holder=holder)
+                  .values_list("lane", flat=True))
 
 
-def _release(config_id, lane, holder):
-    DeliveryLane.objects.filter(config_id=config_id, lane=lane, holder=holder).update(
+def _release(config_id, lanes, holder):
+    DeliveryLane.objects.filter(config_id=config_id, lane__in=lanes, holder=holder).update(
         leased_until=None, holder="")
 
 
@@ -135,14 +177,19 @@ class LaneRun:
 
 
 def run_lane(config_id, lane, budget_seconds=30.0):
-    """Deliver what is due on one lane. Returns None when another worker holds the lane (it
-    will find what we were asked to send), else a LaneRun."""
+    """Deliver what is due on one lane, or on a list of lanes of the config taken together
+    (their records in one batch; each key lives in one lane, so its order holds). Returns
+    None when other workers hold every one of them (they will find what we were asked to
+    send), else a LaneRun for the lanes it could lease."""
     holder = uuid.uuid4().hex
-    if not _lease(config_id, lane, holder):
+    lanes = _lease(config_id, sorted(set(lane)) if isinstance(lane, list | tuple) else [lane],
+                   holder)
+    if not lanes:
         return None
+    lane = lanes[0] if len(lanes) == 1 else lanes
     run = LaneRun()
     deadline = timezone.now() + timedelta(seconds=budget_seconds)
-    heartbeat = _Heartbeat(config_id, lane, holder)
+    heartbeat = _Heartbeat(config_id, lanes, holder)
     try:
         config = PushConfig.objects.filter(pk=config_id, enabled=True).first()
         if config is None:
@@ -171,18 +218,18 @@ def run_lane(config_id, lane, budget_seconds=30.0):
             if not heartbeat.held:
                 break  # our lease was taken over: the new holder goes on
     finally:
-        _release(config_id, lane, holder)
+        _release(config_id, lanes, holder)
     # Work that arrived while we held the lane found it busy: pick it up now.
     run.more = run.more or (run.sent > 0 and bool(next_batch(config_id, lane, 1)))
     return run
 
 
 class _Heartbeat:
-    """Renews the lane lease between items when a third of it has passed; tells the transport
-    to stop if the lease was lost (another worker then owns the lane)."""
+    """Renews the lanes' lease between items when a third of it has passed; tells the
+    transport to stop if a lease was lost (another worker then owns that lane)."""
 
-    def __init__(self, config_id, lane, holder):
-        self.config_id, self.lane, self.holder = config_id, lane, holder
+    def __init__(self, config_id, lanes, holder):
+        self.config_id, self.lanes, self.holder = config_id, lanes, holder
         self.renewed = timezone.now()
         self.held = True
 
@@ -190,8 +237,8 @@ class _Heartbeat:
         now = timezone.now()
         if self.held and now - self.renewed > lease() / 3:
             self.held = DeliveryLane.objects.filter(
-                config_id=self.config_id, lane=self.lane, holder=self.holder,
-            ).update(leased_until=now + lease()) == 1
+                config_id=self.config_id, lane__in=self.lanes, holder=self.holder,
+            ).update(leased_until=now + lease()) == len(self.lanes)
             self.renewed = now
         return self.held
 

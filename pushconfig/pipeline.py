@@ -12,6 +12,8 @@ the inbox's transaction (the outbox) and delivery is enqueued when it commits.
 counts as sent when a todo record of the same (request, receiver, identity) is pending,
 succeeded or failed.
 """
+from collections import Counter
+
 from django.db import transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
@@ -146,7 +148,8 @@ def plan_pushes(sender, events, **kwargs):
     records = [record for config in configs for record in plan(config, events, facts)]
     # COPY on PostgreSQL; nothing below needs the records' ids.
     bulk_insert(PushRecord, records, with_ids=False)
-    lanes = {(r.config_id, r.lane) for r in records if r.outcome == Outcome.PENDING}
+    # How many records each lane got: lanes with few go to one task together.
+    lanes = Counter((r.config_id, r.lane) for r in records if r.outcome == Outcome.PENDING)
     if lanes:
         transaction.on_commit(lambda: enqueue_lanes(lanes), robust=True)
 

@@ -21,8 +21,9 @@ class Command(BaseCommand):
         parser.add_argument("--smoke", action="store_true",
                             help="the tiny run CI does (--size small): that it works, no more")
         parser.add_argument("--profile", metavar="DIR",
-                            help="sample the web server (ingest) and the workers (push, history) with "
-                                 "py-spy and write collapsed stacks and a summary to DIR")
+                            help="sample the web server (ingest) and the workers (push, "
+                                 "history) with py-spy and write collapsed stacks and a "
+                                 "summary to DIR")
         parser.add_argument("--markdown", metavar="PATH",
                             help="write the results into PATH (e.g. BENCHMARKS.md), between "
                                  "its bench:begin and bench:end markers")
