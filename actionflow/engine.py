@@ -12,11 +12,12 @@ stay even when the step fails.
 """
 import json
 import logging
+import threading
 import time
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.db.models.functions import Coalesce
 from django.utils import timezone
@@ -103,24 +104,77 @@ def claim(run_id):
     return FlowRun.objects.select_related("flow", "version").get(pk=run_id)
 
 
+class LeaseLost(Exception):
+    """Another process took the run over (this one outlived its lease): stop touching it."""
+
+
+def _mine(run):
+    """The run's row while this execution still holds it: `attempts` is the fencing token
+    handed out by claim(), so a process whose lease another took over changes nothing."""
+    return FlowRun.objects.filter(pk=run.pk, status=Status.RUNNING, attempts=run.attempts)
+
+
 def renew(run):
-    FlowRun.objects.filter(pk=run.pk, status=Status.RUNNING).update(
-        lease_until=timezone.now() + timedelta(seconds=lease_seconds()))
+    if not _mine(run).update(lease_until=timezone.now() + timedelta(seconds=lease_seconds())):
+        raise LeaseLost()
 
 
 def hand_over(run):
     """Stop executing here and let a worker go on (lease expired at once)."""
-    FlowRun.objects.filter(pk=run.pk, status=Status.RUNNING).update(lease_until=timezone.now())
-    enqueue_run(run.pk)
+    if _mine(run).update(lease_until=timezone.now()):
+        enqueue_run(run.pk)
+
+
+class Heartbeat:
+    """Renews the lease while one step runs, however long it takes (an HTTP step of 120 s, a
+    called flow), so only a dead process ever loses its run. Beats are a third of the lease
+    apart; a beat that finds the run taken over marks `lost`."""
+
+    def __init__(self, run):
+        self.run, self.lost = run, False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._beat, daemon=True,
+                                        name=f"flow-run-{run.pk}-heartbeat")
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def _beat(self):
+        from django.db import connection
+
+        try:
+            while not self._stop.wait(lease_seconds() / 3):
+                try:
+                    renew(self.run)
+                except LeaseLost:
+                    self.lost = True
+                    return
+                except Exception:  # a database hiccup: the next beat tries again
+                    log.warning("heartbeat of flow run %s failed", self.run.pk, exc_info=True)
+        finally:
+            connection.close()
 
 
 # -- executing -----------------------------------------------------------------------------
 def execute(run_id, deadline=None):
     """Claim and execute a run; returns the run as it ended here, or None when it was not
-    this process's to run."""
+    this process's to run (or another process took it over meanwhile)."""
     run = claim(run_id)
     if run is None:
         return None
+    try:
+        return _execute(run, deadline)
+    except LeaseLost:
+        log.warning("flow run %s was taken over by another process; leaving it", run.pk)
+        return None
+
+
+def _execute(run, deadline):
     if run.attempts > settings.FLOW_RUN_MAX_EXECUTIONS:
         return finish(run, Status.FAILED, _(
             "The run lost its worker %(n)d times; it was stopped. Re-run it when the cause "
@@ -183,8 +237,13 @@ def run_step(run, seq, step, runtime, previous, secrets):
 
     now = timezone.now()
     if previous is None:
-        log_row = StepRun.objects.create(run=run, seq=seq, key=step["key"], kind=step["kind"],
-                                         name=step.get("name") or "", started_at=now)
+        try:
+            with transaction.atomic():
+                log_row = StepRun.objects.create(run=run, seq=seq, key=step["key"],
+                                                 kind=step["kind"], name=step.get("name") or "",
+                                                 started_at=now)
+        except IntegrityError:  # another execution logged this step: the run is not ours
+            raise LeaseLost() from None
     else:  # the step a lost worker left unfinished: it runs again
         log_row = previous
         log_row.started_at = now
@@ -197,7 +256,10 @@ def run_step(run, seq, step, runtime, previous, secrets):
             cls = get_step_class(step["kind"])
             runtime.context["now"] = timezone.now()
             settings_now = render(step.get("config") or {}, runtime.context)
-            result = cls().run(settings_now, runtime)
+            with Heartbeat(run) as heartbeat:
+                result = cls().run(settings_now, runtime)
+            if heartbeat.lost:
+                raise LeaseLost()
             failure = None
             break
         except StepFailed as exc:
@@ -212,8 +274,10 @@ def run_step(run, seq, step, runtime, previous, secrets):
         wait = int(step.get("retry_wait") or 0)
         if runtime.deadline is not None and time.monotonic() + wait >= runtime.deadline:
             break
-        renew(run)
-        time.sleep(wait)
+        with Heartbeat(run) as heartbeat:
+            time.sleep(wait)
+        if heartbeat.lost:
+            raise LeaseLost()
     if (failure is not None and failure.transient and runtime.deadline is not None
             and time.monotonic() >= runtime.deadline - 0.1):
         # The caller's time limit cut the step short, not the target: a worker tries it again
@@ -229,6 +293,7 @@ def run_step(run, seq, step, runtime, previous, secrets):
     log_row.continued = failure is not None and step.get("on_failure") == "continue"
     log_row.finished_at = timezone.now()
     log_row.duration_ms = int((time.monotonic() - started) * 1000)
+    renew(run)  # still ours: then the log and what follows are this execution's to write
     log_row.save()
     return result, failure
 
@@ -236,10 +301,13 @@ def run_step(run, seq, step, runtime, previous, secrets):
 def finish(run, status, message="", failed_step=""):
     now = timezone.now()
     started = run.started_at or now
-    FlowRun.objects.filter(pk=run.pk).update(
+    ended = FlowRun.objects.filter(pk=run.pk, attempts=run.attempts).exclude(
+        status__in=FlowRun.FINISHED).update(
         status=status, message=str(message or "")[:4000], failed_step=failed_step,
         finished_at=now, lease_until=None,
         duration_ms=max(0, int((now - started).total_seconds() * 1000)))
+    if not ended:
+        raise LeaseLost()
     run.refresh_from_db()
     if status == Status.FAILED and (run.flow.alert_channels or []):
         from .tasks import alert_failed_run
@@ -305,16 +373,22 @@ def _default(value):
 # -- housekeeping --------------------------------------------------------------------------
 def sweep(now=None, limit=500):
     """Enqueue runs nobody is executing: queued ones the broker never delivered and running
-    ones whose worker died (lease expired). Returns how many."""
+    ones whose worker died (lease expired). Returns how many.
+
+    A queued run may simply be waiting in a long queue, so one enqueued here is not enqueued
+    again for five grace periods (its `lease_until` says until when): a backlog does not
+    multiply its messages at every sweep, and a lost message is still replaced."""
     now = now or timezone.now()
     grace = timedelta(seconds=settings.FLOW_SWEEP_GRACE_SECONDS)
+    idle = Q(lease_until__isnull=True) | Q(lease_until__lt=now)
     stale = FlowRun.objects.filter(
-        Q(status=Status.QUEUED, created_at__lt=now - grace)
+        (Q(status=Status.QUEUED, created_at__lt=now - grace) & idle)
         | Q(status=Status.RUNNING, lease_until__lt=now)
         | Q(status=Status.RUNNING, lease_until__isnull=True, started_at__lt=now - grace),
     ).exclude(inline=True, status=Status.QUEUED, created_at__gte=now - grace - timedelta(
         seconds=60))
     ids = list(stale.order_by("id").values_list("id", flat=True)[:limit])
+    FlowRun.objects.filter(pk__in=ids, status=Status.QUEUED).update(lease_until=now + 5 * grace)
     for run_id in ids:
         enqueue_run(run_id)
     return len(ids)

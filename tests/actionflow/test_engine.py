@@ -1,5 +1,6 @@
 """The engine: steps in order with their logs, branches, output, tries, stop or continue,
 versions, re-runs, resuming after a lost worker, the sweeper, pruning, masking, alerts."""
+import time
 from datetime import timedelta
 
 import pytest
@@ -198,6 +199,37 @@ def test_the_sweeper_enqueues_runs_nobody_executes(monkeypatch):
                                               created_at=now - timedelta(minutes=5))
     assert engine.sweep() == 2
     assert sorted(enqueued) == sorted([old.pk, lost.pk]) and fresh.pk not in enqueued
+    # The old queued run may just wait in a long queue: not enqueued again at once.
+    FlowRun.objects.filter(pk=lost.pk).update(lease_until=now + timedelta(minutes=5))
+    assert engine.sweep() == 0
+    assert engine.sweep(now=now + timedelta(minutes=6)) >= 1 and old.pk in enqueued[2:]
+
+
+def test_an_execution_that_lost_its_run_to_another_changes_nothing(receiver):
+    flow = build_flow("fenced", steps=[http_step(receiver.url)])
+    run = engine.start(flow, FlowRun.Trigger.API, {"request_id": "1"}, enqueue=False)
+    first = engine.claim(run.pk)
+    # The first process outlived its lease; a second took the run over and finished it.
+    FlowRun.objects.filter(pk=run.pk).update(lease_until=timezone.now() - timedelta(seconds=1))
+    second = engine.execute(run.pk)
+    assert second.status == "success" and second.attempts == 2
+    with pytest.raises(engine.LeaseLost):
+        engine.renew(first)
+    with pytest.raises(engine.LeaseLost):
+        engine.finish(first, "failed", "stale")
+    assert FlowRun.objects.get(pk=run.pk).status == "success"
+    assert len(receiver.requests) == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_long_step_keeps_its_lease_alive(settings):
+    settings.FLOW_RUN_LEASE_SECONDS = 3          # a beat every second, from its own thread
+    run = engine.start(branch_flow(), FlowRun.Trigger.API, {}, enqueue=False)
+    claimed = engine.claim(run.pk)
+    with engine.Heartbeat(claimed) as heartbeat:
+        time.sleep(2.2)                           # a step outlasting most of its lease
+    assert not heartbeat.lost
+    assert FlowRun.objects.get(pk=run.pk).lease_until > timezone.now() + timedelta(seconds=1)
 
 
 def test_pruning_deletes_old_finished_runs_only(settings):
