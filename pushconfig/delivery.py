@@ -41,15 +41,19 @@ def lane_of(request_id, receiver, identity):
     return zlib.crc32(key) % settings.PUSH_LANES
 
 
-# A task takes lanes together until they hold about one batch of new records.
+# A lane with at least a batch of new records gets a task of its own; a config's other lanes
+# are shared out over SMALL_GROUPS tasks, each always the same lanes (lane % SMALL_GROUPS), so
+# that two such tasks contend for the same lanes or for none, and more than one worker process
+# can deliver while small calls keep coming.
 GROUP_RECORDS = 100
+SMALL_GROUPS = 2
 
 
 def enqueue_lanes(pairs):
     """Hand lanes to workers. A broker outage only delays: the sweeper finds the records.
 
     `pairs` is a set of (config id, lane), or a mapping of them to how many records each got:
-    then a config's lanes with little work go together in one task (a call of 10 events
+    then a config's lanes with little work go to a few tasks together (a call of 10 events
     would otherwise send up to 8 tasks, each paying a lease, queries and a batch for one
     record), and lanes with a batch's worth each get their own task, to run in parallel."""
     from .tasks import deliver_lane
@@ -67,15 +71,17 @@ def _groups(pairs):
     """(config id, lane or list of lanes) for each task to send."""
     if not isinstance(pairs, Mapping):
         return sorted(pairs)
-    groups, current = [], {}
-    for (config_id, lane), count in sorted(pairs.items()):
-        group = current.get(config_id)
-        if group is None or group[1] >= GROUP_RECORDS:
-            group = current[config_id] = ([], 0)
-            groups.append((config_id, group[0]))
-        group[0].append(lane)
-        current[config_id] = (group[0], group[1] + count)
-    return [(config_id, lanes[0] if len(lanes) == 1 else lanes) for config_id, lanes in groups]
+    groups = {}
+    for (config_id, lane), count in pairs.items():
+        key = (config_id, lane if count >= GROUP_RECORDS else -1 - lane % SMALL_GROUPS)
+        groups.setdefault(key, []).append(lane)
+    return [(config_id, lanes[0] if len(lanes) == 1 else sorted(lanes))
+            for (config_id, _group), lanes in sorted(groups.items(), key=_first_lane)]
+
+
+def _first_lane(item):
+    (config_id, _group), lanes = item
+    return config_id, min(lanes)
 
 
 def open_records(config_id, lane=None):

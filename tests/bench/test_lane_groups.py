@@ -1,6 +1,6 @@
 """Fewer lane tasks for small ingest calls (issue 9, figure 3): a call's lanes with few new
-records go to one task, which leases them together and sends their records in one batch;
-lanes with a batch's worth each keep a task of their own, to run in parallel."""
+records go to at most SMALL_GROUPS tasks, each leasing its lanes together and sending their
+records in one batch; lanes with a batch's worth each keep a task of their own."""
 from collections import Counter
 from datetime import timedelta
 
@@ -18,15 +18,19 @@ pytestmark = pytest.mark.django_db
 
 
 def test_lanes_with_few_records_go_together_and_busy_lanes_alone():
-    small = Counter({(1, 0): 3, (1, 5): 2, (1, 7): 1, (2, 3): 1})
-    assert delivery._groups(small) == [(1, [0, 5, 7]), (2, 3)]
+    small = Counter({(1, 0): 3, (1, 4): 1, (1, 5): 2, (1, 7): 1, (2, 3): 1})
+    # Always the same lanes together (lane % SMALL_GROUPS), so tasks never half overlap.
+    assert delivery.SMALL_GROUPS == 2
+    assert delivery._groups(small) == [(1, [0, 4]), (1, [5, 7]), (2, 3)]
     big = Counter({(1, lane): 125 for lane in range(8)})
     assert delivery._groups(big) == [(1, lane) for lane in range(8)]
+    mixed = Counter({(1, 0): 150, (1, 2): 3, (1, 4): 1})
+    assert delivery._groups(mixed) == [(1, 0), (1, [2, 4])]
     # Without counts (the sweeper, a re-push), one task per lane as before.
     assert delivery._groups({(1, 4), (1, 2)}) == [(1, 2), (1, 4)]
 
 
-def test_a_small_call_enqueues_one_task(monkeypatch):
+def test_a_small_call_enqueues_few_tasks(monkeypatch):
     sent = []
     monkeypatch.setattr("pushconfig.tasks.deliver_lane.apply_async",
                         lambda args, **kw: sent.append(args))
