@@ -134,7 +134,7 @@ def setup_world(workdir):
     return receiver, token, config
 
 
-def run_inner(size, only, profile_dir, markdown, smoke):
+def run_inner(size, only, profile_dir, markdown, smoke, count=None):
     from .scenarios import SCENARIO_FUNCTIONS
     from .workload import reset
 
@@ -143,7 +143,10 @@ def run_inner(size, only, profile_dir, markdown, smoke):
     services.flush_broker()
     receiver, token, config = setup_world(workdir)
     web = services.Web(workdir, env).start()
-    ctx = Context(size, SIZES[size], workdir, env, receiver, web, token, config,
+    counts = dict(SIZES[size])
+    if count:
+        counts.update(growth=[count], history=[count])
+    ctx = Context(size, counts, workdir, env, receiver, web, token, config,
                   Path(profile_dir) if profile_dir else None)
     started = time.monotonic()
     print(f"bench: size {size}; web {web.kind}; receiver nginx {receiver.url}; "
@@ -259,8 +262,10 @@ BEGIN, END = "<!-- bench:begin (written by manage.py bench) -->", "<!-- bench:en
 def write_markdown(path, ctx, web_kind):
     info = machine()
     lines = [BEGIN, "",
-             f"Latest run: `python manage.py bench --size {ctx.size}` on "
-             f"{time.strftime('%Y-%m-%d %H:%M %Z')}, {ctx.results['seconds']:.0f} s in all.", "",
+             f"Latest run: `python manage.py bench --size {ctx.size}"
+             + (f" --count {ctx.counts['growth'][0]}" if ctx.counts != SIZES[ctx.size] else "")
+             + f"` on {time.strftime('%Y-%m-%d %H:%M %Z')}, "
+             f"{ctx.results['seconds']:.0f} s in all.", "",
              "Machine: " + "; ".join(f"{k} {v}" for k, v in info.items()) + ".", "",
              f"Processes: web {web_kind}; one Celery worker, prefork `-c 2`, queues "
              f"`{services.QUEUES}`; receiver nginx (1 worker process, keep-alive); the harness "

@@ -27,6 +27,9 @@ class Command(BaseCommand):
         parser.add_argument("--markdown", metavar="PATH",
                             help="write the results into PATH (e.g. BENCHMARKS.md), between "
                                  "its bench:begin and bench:end markers")
+        parser.add_argument("--count", type=int, metavar="N",
+                            help="figures 1, 2 and 5 at N events only, instead of the size's "
+                                 "three counts: a quick look, or a profile of one size")
         parser.add_argument("--inner", action="store_true", help="(internal)")
 
     def handle(self, *args, **options):
@@ -40,12 +43,14 @@ class Command(BaseCommand):
                                f"choose from {', '.join(runner.SCENARIOS)}")
         if options["inner"]:
             code = runner.run_inner(size, only, options["profile"], options["markdown"],
-                                    options["smoke"])
+                                    options["smoke"], options["count"])
         else:
             problems = runner.preflight()
             if problems:
                 raise CommandError("cannot benchmark:\n  " + "\n  ".join(problems))
             argv = ["--size", size, "--only", ",".join(only)]
+            if options["count"]:
+                argv += ["--count", str(options["count"])]
             for flag in ("profile", "markdown"):
                 if options[flag]:
                     from pathlib import Path
