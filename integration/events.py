@@ -2,10 +2,14 @@
 the task callbacks and replays, so an event is judged the same way whichever door it used."""
 import datetime as dt
 
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.core.validators import MaxLengthValidator, ProhibitNullCharactersValidator
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+from rest_framework.fields import empty
+from rest_framework.validators import ProhibitSurrogateCharactersValidator
 
 from .vocabulary import (
     BUSINESS_STATUSES_BY_DATA_SET,
@@ -185,10 +189,15 @@ def validate_batch(serializer_class, items):
     # call's time at 1000 events). Validation keeps no state on the instance, so
     # run_validation per item gives what is_valid() on a fresh instance gives.
     serializer = serializer_class()
+    checks = _plain_checks(serializer)
     valid, errors = [], []
     for index, item in enumerate(items):
         if not isinstance(item, dict):
             errors.append((index, None, {"non_field_errors": [_("Each event must be a JSON object.")]}))
+            continue
+        data = _plain_validation(serializer, checks, item) if checks else None
+        if data is not None:
+            valid.append((index, data))
             continue
         try:
             data = serializer.run_validation(item)
@@ -198,3 +207,111 @@ def validate_batch(serializer_class, items):
         else:
             valid.append((index, data))
     return valid, errors
+
+
+# The plain path: an event whose every field is of the ordinary shape (text as text, a known
+# choice, a boolean as a boolean) is checked by plain functions built once from the
+# serializer's own fields — the same rules, a fifth of DRF's cost per field. Anything else
+# (a refusal, a number for a text, a missing required field) goes through DRF, so refusals
+# and their messages are always DRF's own.
+_SLOW, _SKIP = object(), object()
+
+
+def _plain_checks(serializer):
+    """[(field name, check)] for the serializer's fields, or None when one of its fields or
+    validators has no plain check (then DRF validates everything)."""
+    if serializer.validators:
+        return None
+    checks = []
+    for field in serializer._writable_fields:
+        check = _plain_check(field)
+        if (check is None or hasattr(serializer, "validate_" + field.field_name)
+                or field.source_attrs != [field.field_name]):
+            return None
+        checks.append((field.field_name, check))
+    return checks
+
+
+def _plain_validation(serializer, checks, item):
+    """The validated data of `item`, or None when DRF must judge it."""
+    data = {}
+    for name, check in checks:
+        value = check(item.get(name, empty))
+        if value is _SLOW:
+            return None
+        if value is not _SKIP:
+            data[name] = value
+    try:
+        return serializer.validate(data)
+    except (serializers.ValidationError, DjangoValidationError):
+        return None
+
+
+def _missing(field):
+    """What a field absent from the event becomes: its default, left out, or DRF's error."""
+    if field.required or callable(field.default):
+        return _SLOW
+    return _SKIP if field.default is empty else field.default
+
+
+def _plain_check(field):
+    if field.allow_null or (field.validators and type(field) is not StrictCharField):
+        return None
+    if type(field) is StrictCharField:
+        return _text_check(field)
+    missing = _missing(field)
+    if type(field) is serializers.ChoiceField and not field.allow_blank:
+        choices = field.choice_strings_to_values
+
+        def check(value):
+            if value is empty:
+                return missing
+            return choices[value] if type(value) is str and value in choices else _SLOW
+        return check
+    if type(field) is serializers.BooleanField:
+        def check(value):
+            if value is empty:
+                return missing
+            return value if type(value) is bool else _SLOW
+        return check
+    if type(field) is EventTimeField:
+        def check(value):
+            if value is empty:
+                return missing
+            if value is None:
+                return _SLOW
+            try:
+                return field.to_internal_value(value)
+            except serializers.ValidationError:
+                return _SLOW
+        return check
+    return None
+
+
+_TEXT_VALIDATORS = {MaxLengthValidator, ProhibitNullCharactersValidator,
+                    ProhibitSurrogateCharactersValidator}
+
+
+def _text_check(field):
+    """CharField.run_validation + StrictCharField for a str value: blank, trimmed, at most
+    max_length, no NUL, no lone surrogate (which is what utf-8 cannot encode)."""
+    if field.min_length is not None or not {type(v) for v in field.validators} <= _TEXT_VALIDATORS:
+        return None
+    missing, trim = _missing(field), field.trim_whitespace
+    allow_blank, max_length = field.allow_blank, field.max_length or float("inf")
+
+    def check(value):
+        if type(value) is not str:
+            return missing if value is empty else _SLOW
+        if trim:
+            value = value.strip()
+        if not value:
+            return "" if allow_blank else _SLOW
+        if len(value) > max_length or "\x00" in value:
+            return _SLOW
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return _SLOW
+        return value
+    return check
