@@ -14,7 +14,8 @@ class Profiler:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.processes = []
         # The venv's bin is not on PATH when the harness runs as .venv/bin/python.
-        binary = shutil.which("py-spy") or shutil.which("py-spy", path=str(Path(sys.executable).parent))
+        binary = (shutil.which("py-spy")
+                  or shutil.which("py-spy", path=str(Path(sys.executable).parent)))
         if binary is None:
             print("profile: py-spy is not installed (pip install py-spy); skipped")
             return

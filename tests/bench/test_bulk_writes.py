@@ -56,7 +56,8 @@ def test_update_rows_writes_each_row_its_own_values_and_leaves_others_alone():
     stored = {r.request_id: r for r in Request.objects.all()}
     assert (stored["r0"].title, stored["r0"].form_data, stored["r0"].last_event_at) == (
         "新标题", {"amount": 12.5, "x": None}, WHEN)
-    assert (stored["r1"].title, stored["r1"].form_data, stored["r1"].last_event_at) == ("", {}, None)
+    assert (stored["r1"].title, stored["r1"].form_data, stored["r1"].last_event_at) == (
+        "", {}, None)
     assert stored["r2"].title == untouched.title == "t2"
 
 
