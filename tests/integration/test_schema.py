@@ -10,5 +10,8 @@ def test_it_generates_a_valid_schema_without_warnings(tmp_path):
     call_command("spectacular", "--validate", "--fail-on-warn", "--file", str(target))
     text = target.read_text()
     for path in ("/api/v1/todo-events/", "/api/v1/push-configs/", "/api/v1/push-logs/",
-                 "/api/v1/push-tasks/", "/api/v1/push-addresses/"):
+                 "/api/v1/push-tasks/", "/api/v1/push-addresses/", "/api/v1/action-flows/",
+                 "/api/v1/flow-runs/", "/api/v1/actions/", "/api/v1/flow-templates/",
+                 "/api/v1/archive-schemes/", "/api/v1/archive-logs/",
+                 "/api/v1/archive-targets/"):
         assert path.rstrip("/") in text
