@@ -528,6 +528,9 @@ class CreateIMGroup(Step):
                            topic_state=TopicState.DISCUSSING if kind == Kind.TOPIC else "",
                            matter_type=matter_type, matter_id=matter_id,
                            matter_url=matter_url)
+        if group.status == Status.ACTIVE:
+            return StepResult(output=group_output(group, not_reached=directory.not_reached,
+                                                  reasons=directory.reasons))
         provider = provider_of(account)
         wanted = chat_id(group, runtime)
         try:
@@ -569,6 +572,10 @@ class CreateIMGroup(Step):
                 existing = live_matter_group(fields["matter_type"], fields["matter_id"])
             if existing is None:
                 continue  # dissolved in between: claim again
+            if existing.status == Status.ACTIVE and existing.created_by_run_id == runtime.run.pk:
+                # This run made it before its worker was lost (the step runs again on
+                # resume): the group is the step's own result, not a second create.
+                return existing
             if self.take_over(existing, runtime, fields):
                 existing.refresh_from_db()
                 return existing

@@ -300,6 +300,26 @@ def test_a_second_group_for_the_same_matter_is_refused_with_a_clear_error(wecom,
     assert step_log(second, "mkgroup").tries == 1  # permanent: the step's tries do not apply
 
 
+def test_a_run_resumed_after_its_worker_died_keeps_the_matter_group_it_made(wecom, account):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from actionflow import engine
+
+    flow = flow_of(create_step())
+    ran = run(flow)
+    group = IMGroup.objects.get()
+    # The worker died after the group was made but before the step was logged as done.
+    ran.steps.filter(key="mkgroup").update(status="running")
+    type(ran).objects.filter(pk=ran.pk).update(
+        status="running", lease_until=timezone.now() - timedelta(seconds=1))
+    resumed = engine.execute(ran.pk)
+    assert resumed.status == "success", resumed.message
+    assert step_log(resumed, "mkgroup").output["group"] == group.pk
+    assert IMGroup.objects.count() == 1 and len(appchat_calls(wecom, "create")) == 1
+
+
 def test_after_the_group_is_dissolved_the_matter_may_get_a_new_one(wecom, account):
     flow = flow_of(create_step())
     dissolve = flow_of(update_step(matter_id="{{ record.request_id }}", dissolve=True),
