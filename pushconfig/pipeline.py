@@ -148,7 +148,7 @@ def plan_pushes(sender, events, **kwargs):
     records = [record for config in configs for record in plan(config, events, facts)]
     # COPY on PostgreSQL; nothing below needs the records' ids.
     bulk_insert(PushRecord, records, with_ids=False)
-    # How many records each lane got: lanes with few go to one task together.
+    # How many records each lane got: lanes with few share a task (delivery.enqueue_lanes).
     lanes = Counter((r.config_id, r.lane) for r in records if r.outcome == Outcome.PENDING)
     if lanes:
         transaction.on_commit(lambda: enqueue_lanes(lanes), robust=True)
