@@ -27,7 +27,7 @@ from integration.secrets import mask
 
 from .definition import owners
 from .expressions import EvaluationError, render
-from .models import ActionFlow, FlowRun, StepRun
+from .models import ActionFlow, FlowRun, StepRun, TriggerMark
 from .steps import Runtime, StepFailed, UnknownStep, get_step_class
 
 log = logging.getLogger(__name__)
@@ -299,6 +299,7 @@ def run_step(run, seq, step, runtime, previous, secrets):
 
 
 def finish(run, status, message="", failed_step=""):
+    message = scrub(str(message or ""), list(flow_secrets(run.flow).values()))
     now = timezone.now()
     started = run.started_at or now
     ended = FlowRun.objects.filter(pk=run.pk, attempts=run.attempts).exclude(
@@ -350,14 +351,26 @@ def flow_secrets(flow):
 
 
 def scrub(value, secrets):
-    """The value with every secret's text masked, for the step log."""
-    secrets = [s for s in secrets if s and len(s) >= 4]
+    """The value with every secret's text masked, for the step log and the run's message:
+    strings are searched, and a number or word equal to a secret becomes the mask."""
+    secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+    value = jsonable(value)
     if not secrets:
-        return jsonable(value)
-    text = json.dumps(jsonable(value), ensure_ascii=False)
-    for secret in secrets:
-        text = text.replace(json.dumps(secret, ensure_ascii=False)[1:-1], mask(secret))
-    return json.loads(text)
+        return value
+
+    def walk(item):
+        if isinstance(item, str):
+            for secret in secrets:
+                item = item.replace(secret, mask(secret))
+            return item
+        if isinstance(item, dict):
+            return {key: walk(val) for key, val in item.items()}
+        if isinstance(item, list):
+            return [walk(val) for val in item]
+        text = json.dumps(item)
+        return mask(text) if text in secrets else item
+
+    return walk(value)
 
 
 def jsonable(value):
@@ -400,6 +413,8 @@ def prune(now=None, chunk=1000):
     now = now or timezone.now()
     cutoff = now - timedelta(days=settings.FLOW_RUN_KEEP_DAYS)
     old = FlowRun.objects.filter(status__in=FlowRun.FINISHED, created_at__lt=cutoff)
+    # Schedule ticks only guard against a tick firing twice; old ones guard nothing.
+    TriggerMark.objects.filter(key__startswith="schedule:", created_at__lt=cutoff).delete()
     deleted = 0
     while True:
         ids = list(old.order_by("id").values_list("id", flat=True)[:chunk])

@@ -31,7 +31,7 @@ def fire_date_triggers():
     return triggers.fire_date_triggers()
 
 
-@shared_task(name="actionflow.tasks.run_scheduled")
+@shared_task(name="actionflow.tasks.run_scheduled", acks_late=True)
 def run_scheduled(flow_id):
     from . import triggers
 

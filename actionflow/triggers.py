@@ -14,6 +14,7 @@ fire it twice.
 
 Schedule trigger: a django-celery-beat task per flow (actionflow.schedules).
 """
+import logging
 import time
 from datetime import timedelta
 
@@ -29,6 +30,8 @@ from integration.models import Request, TodoItem
 
 from . import engine
 from .models import ActionFlow, FlowRun, TriggerMark
+
+log = logging.getLogger(__name__)
 
 Trigger = ActionFlow.Trigger
 FORM_PREFIX = "form_data."
@@ -72,7 +75,8 @@ def check_trigger(flow) -> dict:
             message = _date_field_error(flow.record_kind, flow.date_field)
             if message:
                 errors["date_field"] = message
-            message = filter_error(flow.record_kind, flow.record_filter)
+            message = filter_error(flow.record_kind, flow.record_filter) or value_error(
+                flow.record_kind, flow.record_filter)
             if message:
                 errors["record_filter"] = message
     elif flow.trigger == Trigger.SCHEDULE:
@@ -126,6 +130,22 @@ def filter_error(kind, conditions):
                 "n": index, "ops": ", ".join(FILTER_OPERATORS)}
         if condition.get("operator") in (*LOOKUPS, *NEGATED) and "value" not in condition:
             return _("Condition %(n)d needs a value.") % {"n": index}
+    return ""
+
+
+def value_error(kind, conditions):
+    """A condition whose value the field cannot hold ("abc" for `viewed`) is refused when the
+    flow is saved, not found by every date-trigger pass."""
+    from django.core.exceptions import ValidationError
+
+    model = Request if kind == ActionFlow.RecordKind.REQUEST else TodoItem
+    for index, condition in enumerate(conditions or [], start=1):
+        try:
+            model.objects.filter(_condition_q(kind, condition))
+        except (ValidationError, ValueError, TypeError) as exc:
+            detail = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+            return _("Condition %(n)d: the value does not suit “%(field)s”: %(detail)s") % {
+                "n": index, "field": condition.get("field"), "detail": detail}
     return ""
 
 
@@ -234,8 +254,9 @@ def due_records(flow, now=None, limit=None):
         # record fires on the next pass after midnight rather than early).
         queryset = queryset.annotate(_due=Cast(KeyTextTransform(field[len(FORM_PREFIX):],
                                                                 "form_data"), CharField()))
-        queryset = queryset.filter(_due__gt="", _due__lte=timezone.localtime(cutoff).strftime(
-            "%Y-%m-%d %H:%M:%S"))
+        queryset = queryset.filter(_due__regex=r"^[0-9]{4}-[0-9]{2}-[0-9]{2}",
+                                   _due__lte=timezone.localtime(cutoff).strftime(
+                                       "%Y-%m-%d %H:%M:%S"))
         order = "_due"
     else:
         queryset = queryset.filter(**{f"{field}__isnull": False, f"{field}__lte": cutoff})
@@ -288,12 +309,28 @@ def fire_date_triggers(now=None):
     """One pass over every enabled date-field flow; returns the number of runs started."""
     flows = ActionFlow.objects.filter(enabled=True, trigger=Trigger.DATE_FIELD,
                                       version__gt=0).select_related("workflow")
-    return sum(fire_date_flow(flow, now) for flow in flows.order_by("pk"))
+    started = 0
+    for flow in flows.order_by("pk"):
+        try:
+            started += fire_date_flow(flow, now)
+        except Exception:  # one flow's trouble must not keep the others from firing
+            log.exception("date trigger of action flow %s failed", flow.pk)
+    return started
 
 
-def run_scheduled(flow_id):
+def run_scheduled(flow_id, now=None):
+    """One run per tick (minute) of the flow's schedule, however often the beat task is
+    delivered (a second beat, a redelivered task): the tick is marked with the run."""
     flow = ActionFlow.objects.filter(pk=flow_id, enabled=True, trigger=Trigger.SCHEDULE).first()
     if flow is None or flow.current_version() is None:
         return None
-    with transaction.atomic():
-        return engine.start(flow, FlowRun.Trigger.SCHEDULE, {"fired_at": timezone.now()})
+    now = now or timezone.now()
+    try:
+        with transaction.atomic():
+            mark = TriggerMark.objects.create(
+                flow=flow, key="schedule:" + timezone.localtime(now).strftime("%Y-%m-%dT%H:%M"))
+            run = engine.start(flow, FlowRun.Trigger.SCHEDULE, {"fired_at": now})
+            TriggerMark.objects.filter(pk=mark.pk).update(run=run)
+            return run
+    except IntegrityError:
+        return None

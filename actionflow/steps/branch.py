@@ -49,9 +49,16 @@ class Branch(Step):
 
     @classmethod
     def arms(cls, config):
-        arms = {index: list(arm.get("steps") or [])
-                for index, arm in enumerate(config.get("branches") or []) if isinstance(arm, dict)}
-        arms[OTHERWISE] = list(config.get("otherwise") or [])
+        """The step keys each arm names; anything but a list of texts names nothing (the
+        settings check reports it)."""
+        def keys(value):
+            return [k for k in value if isinstance(k, str)] if isinstance(value, list) else []
+
+        branches = config.get("branches") if isinstance(config, dict) else None
+        arms = {index: keys(arm.get("steps"))
+                for index, arm in enumerate(branches if isinstance(branches, list) else [])
+                if isinstance(arm, dict)}
+        arms[OTHERWISE] = keys(config.get("otherwise")) if isinstance(config, dict) else []
         return arms
 
     def run(self, settings, runtime):

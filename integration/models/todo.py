@@ -38,7 +38,9 @@ class TodoItem(models.Model):
                 fields=["request", "receiver", "identity"], name="todo_item_unique_key"
             )
         ]
-        indexes = [models.Index(fields=["receiver", "data_set"], name="todo_receiver_dataset")]
+        indexes = [models.Index(fields=["receiver", "data_set"], name="todo_receiver_dataset"),
+                   # Date-field flow triggers select todo items by their creation time.
+                   models.Index(fields=["created_at"], name="todo_created_at")]
 
     def __str__(self):
         return f"{self.request.request_id} → {self.receiver} [{self.data_set}]"

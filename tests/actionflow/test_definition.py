@@ -89,3 +89,13 @@ def test_publishing_makes_a_new_version_only_when_the_definition_changed():
     assert publish(flow).number == 3
     assert FlowVersion.objects.filter(flow=flow).count() == 3
     assert flow.current_version().definition["node_name"] == "批准"
+
+
+def test_malformed_branch_settings_are_problems_not_crashes():
+    found = problems(
+        step("b", "branch", {"branches": [{"name": "n", "conditions": [
+            {"left": "{{ input.a }}", "operator": "is_true"}], "steps": [{"a": 1}]}],
+            "otherwise": 5}),
+        step("c", "branch", {"branches": "x"}))
+    assert set(found) == {0, 1}
+    assert "otherwise" in found[0] and "branches" in found[1]

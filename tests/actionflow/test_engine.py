@@ -1,5 +1,6 @@
 """The engine: steps in order with their logs, branches, output, tries, stop or continue,
 versions, re-runs, resuming after a lost worker, the sweeper, pruning, masking, alerts."""
+import json
 import time
 from datetime import timedelta
 
@@ -128,6 +129,18 @@ def test_secrets_are_used_but_masked_in_the_step_log(receiver):
     assert receiver.requests[0].headers["Authorization"] == "Bearer s3cr3t-value-123"
     logged = run.steps.get().input["headers"]["Authorization"]
     assert "s3cr3t-value-123" not in logged and logged.startswith("Bearer ")
+
+
+def test_secrets_never_reach_the_run_message_and_odd_secrets_do_not_break_the_log(receiver):
+    flow = build_flow("odd", secrets='{"pin": "2024", "token": "supersecretvalue123"}', steps=[
+        http_step("http://127.0.0.1:9", config={
+            "url": "http://127.0.0.1:9/x?token={{ secrets.token }}",
+            "query": {"n": "{{ input.n }}", "pin": "{{ secrets.pin }}"}})])
+    run = engine.run_now(flow, FlowRun.Trigger.API, {"n": 20240101})
+    assert run.status == "failed" and "Cannot connect" in run.message
+    assert "supersecretvalue123" not in run.message
+    logged = run.steps.get().input
+    assert "supersecretvalue123" not in json.dumps(logged) and "2024" not in logged["query"]["pin"]
 
 
 def test_a_run_keeps_the_version_it_ran_and_can_be_run_again_with_it_or_the_current_one():

@@ -150,6 +150,22 @@ def test_records_fire_once_their_date_plus_the_delay_has_passed_and_only_if_they
     assert triggers.fire_date_triggers(now + timedelta(hours=2)) == 1    # r2 is due now
 
 
+def test_one_flow_whose_pass_fails_does_not_stop_the_others(monkeypatch):
+    now = timezone.now()
+    broken, fine = overdue_flow("broken"), overdue_flow("fine")
+    todo("r1", "lisi", now - timedelta(days=2))
+    real = triggers.fire_date_flow
+
+    def fire(flow, now=None, limit=None):
+        if flow.pk == broken.pk:
+            raise RuntimeError("boom")
+        return real(flow, now, limit)
+
+    monkeypatch.setattr(triggers, "fire_date_flow", fire)
+    assert triggers.fire_date_triggers(now) == 1
+    assert FlowRun.objects.get().flow == fine
+
+
 def test_a_fired_record_stays_fired_after_its_run_is_pruned(settings):
     settings.FLOW_RUN_KEEP_DAYS = 1
     now = timezone.now()
@@ -178,6 +194,7 @@ def test_a_form_date_field_and_a_form_filter_select_requests():
     todo("new", "c", now, form={"发现日期": (local - timedelta(days=1)).strftime(fmt),
                                 "风险状态": "待处理"})
     todo("none", "d", now, form={"风险状态": "待处理"})
+    todo("epoch", "e", now, form={"发现日期": "1700000000000", "风险状态": "待处理"})
     assert triggers.fire_date_triggers(now) == 1
     assert FlowRun.objects.get().input["record"]["request_id"] == "old"
 
@@ -225,6 +242,9 @@ def test_trigger_settings_are_checked_field_by_field(workflow):
         ({"trigger": "date_field", "record_kind": "request", "date_field": "created_at",
           "record_filter": [{"field": "status", "operator": "like", "value": 1}]},
          {"record_filter"}),
+        ({"trigger": "date_field", "record_kind": "todo_item", "date_field": "created_at",
+          "record_filter": [{"field": "viewed", "operator": "equals", "value": "abc"}]},
+         {"record_filter"}),
         ({"trigger": "schedule", "cron": "61 * * * *"}, {"cron"}),
         ({"trigger": "schedule", "cron": ""}, {"cron"}),
         ({"trigger": "called", "secrets": "[1]"}, {"secrets"}),
@@ -253,7 +273,11 @@ def test_a_schedule_flow_has_a_beat_task_that_follows_it():
     assert triggers.run_scheduled(flow.pk) is None
     flow.enabled = True
     flow.save()
-    run = triggers.run_scheduled(flow.pk)
+    tick = timezone.now().replace(second=5)
+    run = triggers.run_scheduled(flow.pk, now=tick)
     assert run.trigger == "schedule" and "fired_at" in run.input
+    # The same tick delivered again (a second beat, a redelivered task) starts nothing.
+    assert triggers.run_scheduled(flow.pk, now=tick.replace(second=40)) is None
+    assert triggers.run_scheduled(flow.pk, now=tick + timedelta(minutes=1)) is not None
     flow.delete()
     assert not PeriodicTask.objects.filter(task=schedules.TASK).exists()
