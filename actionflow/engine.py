@@ -210,6 +210,7 @@ def _execute(run, deadline):
             hand_over(run)
             return FlowRun.objects.get(pk=run.pk)
         renew(run)
+        runtime.step_key = key
         result, failure = run_step(run, seq, step, runtime, previous, secrets)
         if failure is HANDED_OVER:
             hand_over(run)

@@ -50,6 +50,9 @@ class FlowRun(models.Model):
                                             db_index=True)
     parent_run = models.ForeignKey("self", verbose_name=_("called by run"), null=True,
                                    blank=True, on_delete=models.SET_NULL, related_name="+")
+    # The step of the parent run that called this one: a parent resumed after a lost worker
+    # finds the run its step already started instead of starting a second.
+    parent_step = models.CharField(_("called by step"), max_length=40, blank=True)
     rerun_of = models.ForeignKey("self", verbose_name=_("re-run of"), null=True, blank=True,
                                  on_delete=models.SET_NULL, related_name="reruns")
     requested_by = models.CharField(_("requested by"), max_length=150, blank=True)

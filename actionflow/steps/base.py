@@ -47,6 +47,7 @@ class Runtime:
     operator: str = ""
     deadline: float | None = None    # time.monotonic() value; None: no limit
     context: dict = field(default_factory=dict)
+    step_key: str = ""               # the step being executed
 
     def remaining(self, default):
         """Seconds a blocking call may take: `default`, or less when the run has a deadline."""

@@ -47,13 +47,25 @@ class CallFlow(Step):
         if depth >= MAX_DEPTH:
             raise StepFailed(_("Flows call each other more than %(n)d levels deep.")
                              % {"n": MAX_DEPTH})
-        flow = ActionFlow.objects.filter(name=settings["flow"]).first()
-        if flow is None or not flow.enabled:
-            raise StepFailed(_("The flow “%(name)s” does not exist or is disabled.")
-                             % {"name": settings["flow"]})
-        child = engine.run_now(flow, FlowRun.Trigger.FLOW, dict(settings.get("input") or {}),
-                               parent_run=runtime.run, deadline=runtime.deadline,
-                               timeout=django_settings.FLOW_CALL_TIMEOUT)
+        child = FlowRun.objects.filter(parent_run=runtime.run,
+                                       parent_step=runtime.step_key).order_by("-id").first()
+        if child is not None and not child.finished:
+            # Started by this step before the parent's worker was lost: finish it here, or
+            # wait for the process that holds it.
+            child = engine.execute(child.pk, deadline=runtime.deadline) or child
+            child.refresh_from_db()
+            if not child.finished:
+                raise StepFailed(_("The called run #%(run)d is still going.") % {"run": child.pk},
+                                 transient=True)
+        if child is None:
+            flow = ActionFlow.objects.filter(name=settings["flow"]).first()
+            if flow is None or not flow.enabled:
+                raise StepFailed(_("The flow “%(name)s” does not exist or is disabled.")
+                                 % {"name": settings["flow"]})
+            child = engine.run_now(flow, FlowRun.Trigger.FLOW,
+                                   dict(settings.get("input") or {}), parent_run=runtime.run,
+                                   parent_step=runtime.step_key, deadline=runtime.deadline,
+                                   timeout=django_settings.FLOW_CALL_TIMEOUT)
         output = {"status": child.status, "message": child.message, "run": child.pk}
         if child.status == FlowRun.Status.FAILED:
             raise StepFailed(child.message or _("The called flow failed."), output=output)

@@ -102,3 +102,23 @@ def test_flows_calling_each_other_in_a_loop_stop_at_the_depth_limit():
     publish(loop)
     run = engine.run_now(loop, FlowRun.Trigger.API, {})
     assert run.status == "failed" and "levels deep" in run.message
+
+
+def test_a_parent_resumed_after_its_worker_died_does_not_call_the_flow_twice():
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    build_flow("child", steps=[{"key": "out", "kind": "output",
+                                "config": {"status": "success", "message": "child done"}}])
+    parent = build_flow("parent", steps=[
+        {"key": "call", "kind": "call_flow", "config": {"flow": "child"}}])
+    run = engine.run_now(parent, FlowRun.Trigger.API, {})
+    # The parent's worker died after the child finished, before the step was logged done.
+    run.steps.filter(key="call").update(status="running")
+    FlowRun.objects.filter(pk=run.pk).update(status="running",
+                                             lease_until=timezone.now() - timedelta(seconds=1))
+    resumed = engine.execute(run.pk)
+    assert resumed.status == "success"
+    assert FlowRun.objects.filter(flow__name="child").count() == 1
+    assert resumed.steps.get(key="call").output["message"] == "child done"
