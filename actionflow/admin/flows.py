@@ -145,7 +145,9 @@ class ActionFlowAdmin(admin.ModelAdmin):
         }
         perms_needed = set() if self.has_delete_permission(request) else {
             ActionFlow._meta.verbose_name}
-        return to_delete, model_count, perms_needed, []
+        # Flows ESB push configs run are kept: the admin lists them as protected.
+        protected = [refusal for refusal in (flow.esb_refusal() for flow in flows) if refusal]
+        return to_delete, model_count, perms_needed, protected
 
     def get_queryset(self, request):
         # The newest run's status and id per flow: one subquery each, served by the

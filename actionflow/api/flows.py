@@ -235,9 +235,8 @@ class ActionFlowViewSet(viewsets.ModelViewSet):
         the flow keeps it: the answer is 409."""
         try:
             return super().destroy(request, *args, **kwargs)
-        except ProtectedError:
-            return Response({"detail": _("Something still uses this flow; remove that first.")},
-                            status=status.HTTP_409_CONFLICT)
+        except ProtectedError as exc:
+            return Response({"detail": exc.args[0]}, status=status.HTTP_409_CONFLICT)
 
     @extend_schema(responses={200: FlowVersionOut(many=True)})
     @action(detail=True, methods=["get"])

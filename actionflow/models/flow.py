@@ -106,6 +106,28 @@ class ActionFlow(models.Model):
     def current_version(self):
         return self.versions.filter(number=self.version).first()
 
+    def esb_configs(self, name=None):
+        """The ESB push configs that run this flow (they name it in their parameters)."""
+        from pushconfig.models import PushConfig
+
+        return PushConfig.objects.filter(push_type="esb", params__flow=name or self.name)
+
+    def esb_refusal(self):
+        """Why this flow may not stop being a called flow of its name, or None."""
+        names = list(self.esb_configs().values_list("system_name", flat=True)[:10])
+        if not names:
+            return None
+        return _("The ESB push configs %(configs)s run this flow: change their flow first.") % {
+            "configs": ", ".join(f"“{n}”" for n in names)}
+
+    def delete(self, *args, **kwargs):
+        from django.db.models import ProtectedError
+
+        refusal = self.esb_refusal()
+        if refusal:
+            raise ProtectedError(refusal, set(self.esb_configs()))
+        return super().delete(*args, **kwargs)
+
     def clean(self):
         import json
 
@@ -114,6 +136,13 @@ class ActionFlow(models.Model):
         from ..triggers import check_trigger
 
         errors = check_trigger(self)
+        if self.pk:
+            before = ActionFlow.objects.filter(pk=self.pk).values("name", "trigger").first()
+            if before and (before["name"] != self.name or self.trigger != self.Trigger.CALLED):
+                stored = ActionFlow(pk=self.pk, name=before["name"])
+                refusal = stored.esb_refusal() if before["trigger"] == self.Trigger.CALLED else None
+                if refusal:
+                    errors["name" if before["name"] != self.name else "trigger"] = refusal
         if self.secrets:
             try:
                 value = json.loads(self.secrets)

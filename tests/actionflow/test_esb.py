@@ -122,3 +122,24 @@ def test_test_connection_says_whether_the_flow_is_ready(erp):
     esb_flow(erp.url)
     result = transport_for(esb_config()).test_connection()
     assert result.ok and "version 1 is ready" in result.response
+
+
+def test_a_flow_an_esb_config_runs_cannot_be_renamed_retriggered_or_deleted(api, erp):
+    from django.core.exceptions import ValidationError
+    from django.db.models import ProtectedError
+
+    flow = esb_flow(erp.url)
+    esb_config()
+    for change in ({"name": "renamed"}, {"trigger": "schedule", "cron": "0 2 * * *"}):
+        for field, value in change.items():
+            setattr(flow, field, value)
+        with pytest.raises(ValidationError) as refused:
+            flow.full_clean()
+        assert "ESB push configs “主OA” run this flow" in str(refused.value)
+        flow.refresh_from_db()
+    with pytest.raises(ProtectedError):
+        flow.delete()
+    r = api.delete(f"/api/v1/action-flows/{flow.pk}", HTTP_ACCEPT_LANGUAGE="en")
+    assert r.status_code == 409 and "change their flow first" in r.json()["detail"]
+    flow.description = "still editable otherwise"
+    flow.full_clean()
