@@ -42,6 +42,9 @@ class ActionContext:
     run_id: int | None = None
     flow_id: int | None = None
     operator: str = ""
+    # time.monotonic() by which the caller needs the answer ("before" flows), or None: an
+    # Action should bound its own waits (timeouts, retries) by it.
+    deadline: float | None = None
     extra: dict = field(default_factory=dict)
 
 

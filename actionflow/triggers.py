@@ -190,9 +190,13 @@ def answer_before_flows(event_ids):
                                        trigger=FlowRun.Trigger.WORKFLOW)
                 .select_related("flow").order_by("id"))
     answers = {}
+    # One budget for the whole call, however many events and flows it holds: the OA waits
+    # at most the longest time limit among them.
+    budget_ends = time.monotonic() + max((r.flow.before_timeout for r in runs), default=0)
     for run in runs:
         if run.status == FlowRun.Status.QUEUED:
-            ran = engine.execute(run.pk, deadline=time.monotonic() + run.flow.before_timeout)
+            ran = engine.execute(run.pk, deadline=min(budget_ends,
+                                                      time.monotonic() + run.flow.before_timeout))
             run = ran or FlowRun.objects.select_related("flow").get(pk=run.pk)
         finished = run.status in FlowRun.FINISHED
         blocks = (run.status == FlowRun.Status.FAILED

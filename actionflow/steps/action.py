@@ -48,7 +48,7 @@ class ServerlessAction(Step):
     def run(self, settings, runtime):
         action = get_action(settings["group"], settings["version"])
         context = ActionContext(source="flow", run_id=runtime.run.pk, flow_id=runtime.flow.pk,
-                                operator=runtime.operator)
+                                operator=runtime.operator, deadline=runtime.deadline)
         try:
             output = action().run(dict(settings.get("inputs") or {}), context)
         except ActionError as exc:
