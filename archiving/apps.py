@@ -29,7 +29,8 @@ class ArchivingConfig(AppConfig):
     def ready(self):
         # Registers the serverless Action intias_wf 1.0 with actionflow's registry.
         from . import action  # noqa: F401
-        from . import outbox
+        from . import conf, outbox
 
+        conf.check_lease()
         outbox.connect()
         post_migrate.connect(ensure_schedules, sender=self, dispatch_uid="archiving.schedules")

@@ -2,13 +2,15 @@
 the start-up naming the variable), like config.settings does for the rest of the console.
 A Django setting of the same name wins, so tests and deployments can override either way."""
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 
 from config.env import env_int
 
 _DEFAULTS = {
     # How often beat re-enqueues archive jobs that no worker took (broker down, worker died).
     "ARCHIVE_SWEEP_SECONDS": env_int("ARCHIVE_SWEEP_SECONDS", 60, minimum=1, maximum=3600),
-    # How long a worker may hold a job before the sweeper deems it dead and hands it on.
+    # How long a worker may hold a job before the sweeper deems it dead and hands it on; at
+    # least one upload's connect + read timeout (check_lease).
     "ARCHIVE_JOB_LEASE_SECONDS": env_int("ARCHIVE_JOB_LEASE_SECONDS", 600, minimum=10,
                                          maximum=86400),
     # Automatic ("moment") archiving retries transient failures up to this many attempts in
@@ -30,3 +32,14 @@ _DEFAULTS = {
 
 def get(name):
     return getattr(settings, name, _DEFAULTS[name])
+
+
+def check_lease():
+    """Refuse a job lease shorter than one upload may take: the sweeper would hand a job on
+    while its worker still waits for the archive system, and both would send the package."""
+    lease = get("ARCHIVE_JOB_LEASE_SECONDS")
+    upload = get("ARCHIVE_CONNECT_TIMEOUT") + get("ARCHIVE_READ_TIMEOUT")
+    if lease < upload:
+        raise ImproperlyConfigured(
+            f"ARCHIVE_JOB_LEASE_SECONDS={lease} is shorter than ARCHIVE_CONNECT_TIMEOUT + "
+            f"ARCHIVE_READ_TIMEOUT = {upload}; set the lease to at least {upload}")

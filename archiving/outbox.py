@@ -8,14 +8,19 @@ jobs are enqueued on the "archive" queue; a worker claims a job with a condition
 two workers never run one), exports it and records the outcome. A beat sweeper re-enqueues
 jobs nobody took (broker down, worker died mid-export, a retry coming due): a broker outage
 delays archiving, it never loses it. Transient failures are retried with backoff
-(ARCHIVE_RETRY_BASE_SECONDS doubling, at most 30 minutes, ARCHIVE_MAX_ATTEMPTS in all);
-each retry reuses the job's log row and idempotency key.
+(ARCHIVE_RETRY_BASE_SECONDS doubling, at most 30 minutes, ARCHIVE_MAX_ATTEMPTS in all).
+
+The job's log row is created and linked right after the first claim, before the package
+leaves; every later attempt (a retry, or a claim taken over from a dead worker) reuses that
+row and the job's idempotency key `archive-job-<job id>`, so the archive system can drop a
+repeat. Each claim bumps `attempts`, which fences the claim: a worker that outlived its lease
+finds its writes to the job and the log row refused and leaves them to the taker.
 """
 import logging
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -23,8 +28,8 @@ from integration.models import InboundEvent
 from integration.signals import workflow_events_accepted
 
 from . import conf
-from .models import ArchiveJob, ArchiveScheme
-from .service import Snapshot, export, refuse
+from .models import ArchiveJob, ArchiveLog, ArchiveScheme
+from .service import Snapshot, Superseded, export, export_data, new_log, refuse
 from .vocabulary import JobStatus, LogTrigger, SchemeTrigger
 
 log = logging.getLogger(__name__)
@@ -116,36 +121,75 @@ def backoff_seconds(attempts):
     return min(conf.get("ARCHIVE_RETRY_BASE_SECONDS") * 2 ** (attempts - 1), 1800)
 
 
+def holds(job):
+    """The fence of this worker's claim on `job`: a later claim (the lease ran out, the
+    sweeper handed the job on) bumped `attempts`, and a finished job is no longer running."""
+    return dict(pk=job.pk, status=JobStatus.RUNNING, attempts=job.attempts)
+
+
+def open_log(job):
+    """The job's log row, created and linked in its own short transaction before anything
+    leaves, so a worker killed mid-export leaves the row for the next claim to reuse (and
+    never a second row for one job)."""
+    if job.log is not None:
+        return job.log
+    with transaction.atomic():
+        data = export_data(job.scheme, job.request, LogTrigger.MOMENT,
+                           Snapshot.from_json(job.snapshot))
+        entry = new_log(job.scheme, job.request, LogTrigger.MOMENT, data)
+        entry.save()
+        if not ArchiveJob.objects.filter(log__isnull=True, **holds(job)).update(log=entry):
+            raise Superseded(job.pk)
+    job.log = entry
+    return entry
+
+
 def run_job(job_id):
-    """Export one job if it can be claimed; returns the job (None when another worker has it
-    or nothing is due)."""
+    """Export one job if it can be claimed; returns the job (None when another worker has it,
+    took it over meanwhile, or nothing is due)."""
     if not claim(job_id):
         return None
     job = ArchiveJob.objects.select_related(
         "scheme__workflow", "scheme__target", "request", "log").get(pk=job_id)
     scheme = job.scheme
     snapshot = Snapshot.from_json(job.snapshot)
-    if scheme.enabled:
-        entry = export(scheme, job.request, LogTrigger.MOMENT, snapshot=snapshot, entry=job.log)
-    else:
-        # Disabling a scheme stops its archiving, also of jobs already written; the row says
-        # so, and a manual re-archive is still possible.
-        entry = refuse(scheme, job.request, LogTrigger.MOMENT,
-                       _("The archive scheme was disabled before the export ran."),
-                       snapshot=snapshot, entry=job.log)
-    job.log = entry
-    job.claimed_until = None
-    if entry.outcome == "success":
-        job.status, job.next_attempt_at = JobStatus.DONE, None
-    elif entry.permanent or job.attempts >= conf.get("ARCHIVE_MAX_ATTEMPTS"):
-        job.status, job.next_attempt_at = JobStatus.FAILED, None
-        if not entry.permanent:
-            entry.message += " " + _("(gave up after %(n)d attempts)") % {"n": job.attempts}
-            entry.save(update_fields=["message"])
-    else:
-        job.status = JobStatus.PENDING
-        job.next_attempt_at = timezone.now() + timedelta(seconds=backoff_seconds(job.attempts))
-    job.save(update_fields=["log", "status", "next_attempt_at", "claimed_until", "updated_at"])
+    # Every write of the log row holds only while this claim does: a worker that outlived its
+    # lease must not overwrite what the worker that took over is writing.
+    fence = Exists(ArchiveJob.objects.filter(log=OuterRef("pk"), **holds(job)))
+    try:
+        entry = open_log(job)
+        if scheme.enabled:
+            entry = export(scheme, job.request, LogTrigger.MOMENT, snapshot=snapshot,
+                           entry=entry, idempotency_key=f"archive-job-{job.pk}", fence=fence)
+        else:
+            # Disabling a scheme stops its archiving, also of jobs already written; the row
+            # says so, and a manual re-archive is still possible.
+            entry = refuse(scheme, job.request, LogTrigger.MOMENT,
+                           _("The archive scheme was disabled before the export ran."),
+                           snapshot=snapshot, entry=entry, fence=fence)
+        now = timezone.now()
+        if entry.outcome == "success":
+            status, next_attempt_at = JobStatus.DONE, None
+        elif entry.permanent or job.attempts >= conf.get("ARCHIVE_MAX_ATTEMPTS"):
+            status, next_attempt_at = JobStatus.FAILED, None
+            if not entry.permanent:
+                entry.message += " " + _("(gave up after %(n)d attempts)") % {"n": job.attempts}
+                if not ArchiveLog.objects.filter(fence, pk=entry.pk).update(
+                        message=entry.message):
+                    raise Superseded(job.pk)
+        else:
+            status = JobStatus.PENDING
+            next_attempt_at = now + timedelta(seconds=backoff_seconds(job.attempts))
+        if not ArchiveJob.objects.filter(**holds(job)).update(
+                status=status, next_attempt_at=next_attempt_at, claimed_until=None,
+                updated_at=now):
+            raise Superseded(job.pk)
+    except Superseded:
+        log.warning("archive job %d: claim %d was taken over, its outcome left to the taker",
+                    job.pk, job.attempts)
+        return None
+    job.status, job.next_attempt_at, job.claimed_until, job.updated_at = (
+        status, next_attempt_at, None, now)
     return job
 
 

@@ -10,7 +10,9 @@ may differ"):
   request's current data (Request.form_data / sign_opinions: the newest the OA sent).
 
 The log row is written as `pending` before the package leaves, and completed after; a retry
-of the same export reuses its row (and its idempotency key, `archive-<log id>`).
+of the same export reuses its row and its idempotency key: `archive-<log id>` for the Action and
+a re-archive (one row per call), `archive-job-<job id>` for an automatic export (the job outlives
+any one worker, see archiving.outbox).
 """
 import logging
 import time
@@ -29,6 +31,11 @@ log = logging.getLogger(__name__)
 
 class RearchiveRefused(Exception):
     """A log row that cannot be re-archived (its scheme or request is gone)."""
+
+
+class Superseded(Exception):
+    """The `fence` of an export no longer holds: another worker took the job over, and the log
+    row is its to write."""
 
 
 @dataclass
@@ -72,24 +79,48 @@ def export_data(scheme, request, trigger, snapshot=None, exported_at=None):
     )
 
 
-def start_log(scheme, request, trigger, data, operator="", rearchive_of=None, entry=None):
+def new_log(scheme, request, trigger, data, operator="", rearchive_of=None):
+    """A log row for an export that has not started yet (saved by the caller)."""
+    return ArchiveLog(scheme=scheme, scheme_name=scheme.name, oa_request=request,
+                      request_id=request.request_id, workflow_id=data.workflow_id,
+                      trigger=trigger, node_name=scheme.node_name, moment=scheme.moment,
+                      target=scheme.target, target_name=scheme.target.name,
+                      operator=operator[:150], rearchive_of=rearchive_of,
+                      data_source=data.source, source_event_id=data.source_event_id)
+
+
+def _write(entry, fields, fence):
+    """Save `fields` of `entry`; with a fence (a condition on the row) only while it holds."""
+    if fence is None:
+        entry.save()
+        return
+    if not ArchiveLog.objects.filter(fence, pk=entry.pk).update(
+            **{name: getattr(entry, name) for name in fields}):
+        raise Superseded(entry.pk)
+
+
+START_FIELDS = ["data_source", "source_event_id", "outcome", "permanent", "message", "attempts",
+                "created_at", "finished_at", "duration_ms"]
+FINISH_FIELDS = ["outcome", "permanent", "message", "target_answer", "http_status", "location",
+                 "package_name", "checksum", "size", "exported_data", "finished_at",
+                 "duration_ms"]
+
+
+def start_log(scheme, request, trigger, data, operator="", rearchive_of=None, entry=None,
+              fence=None):
     """The log row of an attempt, saved before anything leaves."""
     if entry is None:
-        entry = ArchiveLog(scheme=scheme, scheme_name=scheme.name, oa_request=request,
-                           request_id=request.request_id, workflow_id=data.workflow_id,
-                           trigger=trigger, node_name=scheme.node_name, moment=scheme.moment,
-                           target=scheme.target, target_name=scheme.target.name,
-                           operator=operator[:150], rearchive_of=rearchive_of)
+        entry = new_log(scheme, request, trigger, data, operator, rearchive_of)
     entry.data_source, entry.source_event_id = data.source, data.source_event_id
     entry.outcome, entry.permanent, entry.message = Outcome.PENDING, False, ""
     entry.attempts += 1
     entry.created_at = entry.created_at or timezone.now()
     entry.finished_at = entry.duration_ms = None
-    entry.save()
+    _write(entry, START_FIELDS, fence)
     return entry
 
 
-def finish_log(entry, result, package=None, exported=None, started=None):
+def finish_log(entry, result, package=None, exported=None, started=None, fence=None):
     entry.outcome = Outcome.SUCCESS if result.ok else Outcome.FAILED
     entry.permanent = bool(not result.ok and result.permanent)
     entry.message = result.message
@@ -104,17 +135,21 @@ def finish_log(entry, result, package=None, exported=None, started=None):
     entry.finished_at = timezone.now()
     if started is not None:
         entry.duration_ms = int((time.monotonic() - started) * 1000)
-    entry.save()
+    _write(entry, FINISH_FIELDS, fence)
     return entry
 
 
 def export(scheme, request, trigger, *, snapshot=None, operator="", rearchive_of=None,
-           entry=None):
+           entry=None, idempotency_key=None, fence=None):
     """Archive `request` with `scheme` and return the completed log row. Never raises for a
-    failed hand-over: the row says what happened (outcome, message, permanent)."""
+    failed hand-over: the row says what happened (outcome, message, permanent).
+
+    `idempotency_key` defaults to `archive-<log id>`. With `fence` (a condition on the log
+    row, e.g. "my job claim still stands") the row is only written while it holds; otherwise
+    Superseded is raised and the row is left to whoever took over."""
     started = time.monotonic()
     data = export_data(scheme, request, trigger, snapshot)
-    entry = start_log(scheme, request, trigger, data, operator, rearchive_of, entry)
+    entry = start_log(scheme, request, trigger, data, operator, rearchive_of, entry, fence)
     try:
         package = build(data)
     except PackageError as exc:
@@ -123,23 +158,25 @@ def export(scheme, request, trigger, *, snapshot=None, operator="", rearchive_of
             exported["sign_opinions.json"] = data.sign_opinions
         return finish_log(entry, Delivery(
             False, _("Required form fields have no value: %(fields)s.") % {"fields": str(exc)},
-            permanent=True), exported=exported, started=started)
+            permanent=True), exported=exported, started=started, fence=fence)
+    key = idempotency_key or f"archive-{entry.pk}"
     try:
         handler = scheme.target.handler()
-        result = handler.run(lambda: handler.deliver(package, idempotency_key=f"archive-{entry.pk}"))
+        result = handler.run(lambda: handler.deliver(package, idempotency_key=key))
     except UnknownKind as exc:
         result = Delivery(False, str(exc), permanent=True)
     except Exception as exc:  # a bug or a broken target row must still close the log row
         log.exception("archive export %s failed unexpectedly", entry.pk)
         result = Delivery(False, _("Unexpected error: %(error)s") % {"error": exc})
-    return finish_log(entry, result, package, package.exported, started)
+    return finish_log(entry, result, package, package.exported, started, fence)
 
 
-def refuse(scheme, request, trigger, message, *, snapshot=None, operator="", entry=None):
+def refuse(scheme, request, trigger, message, *, snapshot=None, operator="", entry=None,
+           fence=None):
     """A log row for an export that was not attempted, failed permanently with `message`."""
     data = export_data(scheme, request, trigger, snapshot)
-    entry = start_log(scheme, request, trigger, data, operator, entry=entry)
-    return finish_log(entry, Delivery(False, str(message), permanent=True))
+    entry = start_log(scheme, request, trigger, data, operator, entry=entry, fence=fence)
+    return finish_log(entry, Delivery(False, str(message), permanent=True), fence=fence)
 
 
 def rearchive(entry, operator=""):

@@ -4,8 +4,9 @@ One POST to `url` with the zip under `file_field` (default "file", content type
 application/zip) and these form fields: `scheme_id`, `request_id`, `workflow_id`, `sha256`,
 `size`, `file_name`, then `extra_fields` (fixed values; `{scheme_id}`, `{request_id}`,
 `{workflow_id}` and `{sha256}` inside them are replaced). An `Idempotency-Key` header
-(`archive-<log id>`) stays the same across retries of one export, so the archive system can drop a
-repeat; the token, when set, goes in `token_header`.
+(`archive-job-<job id>` for automatic archiving, `archive-<log id>` otherwise) stays the same
+across retries of one export, so the archive system can drop a repeat; the token, when set, goes
+in `token_header`.
 
 The answer: HTTP 2xx is needed. Without `success_path`, any 2xx is success. With it, the JSON
 answer's value at that dotted path ("code", "result.status") must equal `success_value`

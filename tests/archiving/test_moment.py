@@ -196,6 +196,113 @@ def test_a_job_whose_worker_died_is_taken_again_by_the_sweeper(api, auto_scheme)
     assert (job.status, job.attempts) == ("done", 2)
 
 
+class Killed(BaseException):
+    """The worker process dying: nothing of the export's own error handling runs."""
+
+
+def expire_claim(job):
+    ArchiveJob.objects.filter(pk=job.pk).update(
+        claimed_until=timezone.now() - dt.timedelta(seconds=1))
+
+
+def test_a_worker_killed_mid_export_leaves_one_log_row_that_the_next_claim_reuses(
+        api, workflow, receiver, monkeypatch):
+    from archiving.targets.http import HttpTarget
+
+    real_judge = HttpTarget.judge
+    calls = []
+
+    def judge(self, response):
+        calls.append(response.status_code)
+        if len(calls) == 1:
+            raise Killed  # the archive system stored the package; the worker died unaware
+        return real_judge(self, response)
+
+    monkeypatch.setattr(HttpTarget, "judge", judge)
+    make_scheme(workflow, http_target(receiver.url), trigger="moment", node_name="批准",
+                moment="before")
+    post_event(api, workflow_event("批准", moment="before"))
+    job = ArchiveJob.objects.get()
+    with pytest.raises(Killed):
+        outbox.run_job(job.pk)
+    job.refresh_from_db()
+    stuck = ArchiveLog.objects.get()
+    assert (job.status, job.log_id, stuck.outcome) == ("running", stuck.pk, "pending")
+
+    expire_claim(job)  # the sweeper hands it on
+    done = outbox.run_job(job.pk)
+    assert (done.status, done.attempts) == ("done", 2)
+    entry = ArchiveLog.objects.get()
+    assert (entry.pk, entry.outcome, entry.attempts) == (stuck.pk, "success", 2)
+    keys = [r.headers["Idempotency-Key"] for r in receiver.requests]
+    assert keys == [f"archive-job-{job.pk}"] * 2  # the archive system can drop the repeat
+
+
+def test_a_worker_that_outlived_its_lease_cannot_overwrite_the_takers_result(
+        api, workflow, receiver, monkeypatch):
+    from archiving.targets.http import HttpTarget
+
+    answers = iter([Answer(status=503, body="busy"), Answer(body={"code": "0"})])
+    receiver.answer = lambda got: next(answers)
+    real_judge = HttpTarget.judge
+    taker = []
+
+    def judge(self, response):
+        if response.status_code == 503:
+            # The first worker is still waiting for its answer when its lease runs out and
+            # another worker takes the job and archives it.
+            expire_claim(job)
+            taker.append(outbox.run_job(job.pk))
+        return real_judge(self, response)
+
+    monkeypatch.setattr(HttpTarget, "judge", judge)
+    make_scheme(workflow, http_target(receiver.url), trigger="moment", node_name="批准",
+                moment="before")
+    post_event(api, workflow_event("批准", moment="before"))
+    job = ArchiveJob.objects.get()
+    assert outbox.run_job(job.pk) is None  # its late 503 changes nothing
+    assert taker[0].status == "done"
+    job.refresh_from_db()
+    entry = ArchiveLog.objects.get()
+    assert (job.status, job.attempts, job.next_attempt_at, job.log_id) == (
+        "done", 2, None, entry.pk)
+    assert (entry.outcome, entry.attempts, entry.http_status) == ("success", 2, 200)
+
+
+def test_a_worker_stalled_before_sending_leaves_the_takers_log_row_alone(
+        api, auto_scheme, monkeypatch):
+    real_open_log = outbox.open_log
+    taker = []
+
+    def open_log(job):
+        entry = real_open_log(job)
+        if job.attempts == 1:  # stalled past its lease right here; another worker archives it
+            expire_claim(job)
+            taker.append(outbox.run_job(job.pk))
+        return entry
+
+    monkeypatch.setattr(outbox, "open_log", open_log)
+    post_event(api, workflow_event("批准", moment="before"))
+    job = ArchiveJob.objects.get()
+    assert outbox.run_job(job.pk) is None
+    assert taker[0].status == "done"
+    entry = ArchiveLog.objects.get()
+    assert (entry.outcome, entry.attempts) == ("success", 1)  # not reset to pending
+
+
+def test_a_job_lease_shorter_than_one_upload_is_refused(settings):
+    from django.core.exceptions import ImproperlyConfigured
+
+    from archiving import conf
+
+    settings.ARCHIVE_CONNECT_TIMEOUT, settings.ARCHIVE_READ_TIMEOUT = 5, 60
+    settings.ARCHIVE_JOB_LEASE_SECONDS = 65
+    conf.check_lease()
+    settings.ARCHIVE_JOB_LEASE_SECONDS = 64
+    with pytest.raises(ImproperlyConfigured, match="ARCHIVE_JOB_LEASE_SECONDS=64"):
+        conf.check_lease()
+
+
 def test_a_transient_failure_is_retried_with_backoff_on_the_same_log_row(
         api, workflow, receiver, settings):
     settings.ARCHIVE_RETRY_BASE_SECONDS = 30
@@ -220,7 +327,7 @@ def test_a_transient_failure_is_retried_with_backoff_on_the_same_log_row(
     assert (job.status, entry.outcome, entry.attempts) == ("done", "success", 2)
     assert ArchiveLog.objects.count() == 1
     keys = [r.headers["Idempotency-Key"] for r in receiver.requests]
-    assert keys == [f"archive-{entry.pk}"] * 2
+    assert keys == [f"archive-job-{job.pk}"] * 2
     fields, _files = multipart(receiver.requests[1])
     assert fields["request_id"] == "5001"
 
