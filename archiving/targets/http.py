@@ -12,7 +12,10 @@ The answer: HTTP 2xx is needed. Without `success_path`, any 2xx is success. With
 answer's value at that dotted path ("code", "result.status") must equal `success_value`
 ("0", "true", "OK"); otherwise the archive system refused the package (permanent), and
 `message_path` says where its reason is. Timeouts, refused connections, an answer cut off,
-HTTP 5xx, 408 and 429 are transient; other 4xx are permanent.
+HTTP 5xx, 408 and 429 are transient; other 4xx are permanent. Redirects are not followed: a
+POST sent on after a 301/302/303 becomes a GET (an SSO login page answering 200 would read as
+archived while nothing was stored) and would carry the token to another address, so a 3xx is a
+permanent failure naming where it pointed.
 """
 import json
 import re
@@ -143,7 +146,8 @@ class HttpTarget(TargetKind):
     def call(self, method, **kwargs):
         url = self.params["url"]
         try:
-            return requests.request(method, url, timeout=_timeout(), **kwargs)
+            return requests.request(method, url, timeout=_timeout(), allow_redirects=False,
+                                    **kwargs)
         except requests.Timeout:
             raise TargetError(_("Timed out waiting for %(url)s.") % {"url": url}) from None
         except requests.ConnectionError as exc:
@@ -177,8 +181,19 @@ class HttpTarget(TargetKind):
                    (package.file_name, package.content, "application/zip")})
         return self.judge(response)
 
+    def refuse_redirect(self, response):
+        status = response.status_code
+        if 300 <= status < 400:
+            raise TargetError(
+                _("The archive system redirected the request (HTTP %(status)d) to %(location)s; "
+                  "redirects are not followed: set the target's URL to the final address.")
+                % {"status": status,
+                   "location": response.headers.get("Location") or _("no address")},
+                permanent=True, http_status=status, answer=response.text)
+
     def judge(self, response):
         status, text = response.status_code, response.text
+        self.refuse_redirect(response)
         if status in TRANSIENT_STATUSES or status >= 500:
             raise TargetError(_("The archive system answered HTTP %(status)d.") % {"status": status},
                               http_status=status, answer=text)
@@ -213,8 +228,10 @@ class HttpTarget(TargetKind):
 
     def test_connection(self):
         """A GET of the upload URL with the token: nothing is uploaded. Any answer below 400
-        (or 405, a URL that only takes POST) shows the address and the token work."""
+        but a redirect (or 405, a URL that only takes POST) shows the address and the token
+        work."""
         response = self.call("GET", headers=self.headers())
+        self.refuse_redirect(response)
         status = response.status_code
         if status < 400 or status == 405:
             return Delivery(True, _("The archive system answered HTTP %(status)d.")

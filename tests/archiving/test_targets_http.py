@@ -185,3 +185,28 @@ def test_the_zip_is_deflated(receiver):
     _fields, files = multipart(receiver.requests[0])
     with zipfile.ZipFile(io.BytesIO(files["file"][1])) as archive:
         assert {info.compress_type for info in archive.infolist()} == {zipfile.ZIP_DEFLATED}
+
+
+@pytest.mark.parametrize("status", [301, 302, 303, 307, 308])
+def test_a_redirect_is_a_permanent_failure_naming_where_it_pointed(receiver, status):
+    # An SSO gateway sends the upload to its login page, which answers a GET with 200.
+    login = receiver.url + "/sso/login?service=archive"
+    receiver.answer = lambda got: (Answer(status=status, body="", headers={"Location": login})
+                                   if got.path == "/upload" else Answer(body="<html>login</html>"))
+    target = http_target(receiver.url + "/upload", secret="Bearer s3cret",
+                         token_header="Authorization")
+    result = deliver(target)
+    assert (result.ok, result.permanent, result.http_status) == (False, True, status)
+    assert login in result.message
+    assert receiver.paths() == ["/upload"]  # neither the package nor the token went on
+
+
+def test_test_connection_reports_a_redirect_instead_of_following_it(receiver):
+    login = receiver.url + "/sso/login"
+    receiver.answer = lambda got: (Answer(status=302, headers={"Location": login})
+                                   if got.path == "/upload" else Answer())
+    result = http_target(receiver.url + "/upload", secret="T0KEN",
+                         token_header="X-Token").test_connection()
+    assert (result.ok, result.http_status) == (False, 302)
+    assert login in result.message
+    assert receiver.paths() == ["/upload"]
