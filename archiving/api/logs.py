@@ -2,8 +2,9 @@
 cursor-paginated; POST <id>/rearchive re-archives (重新手动归档) a row's request with the same
 scheme and the request's current data, as a new row linked to the old one."""
 import django_filters
+from django import forms
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import extend_schema, extend_schema_field
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -42,8 +43,24 @@ class ArchiveLogSerializer(serializers.ModelSerializer):
         return obj.target_answer if self._detail() else None
 
 
+BIGINT_MAX = 2 ** 63 - 1
+
+
+@extend_schema_field(OpenApiTypes.INT64)
+class IdFilter(django_filters.NumberFilter):
+    """An id: an integer of the bigint range, or a 400 naming the filter. (A decimal filter
+    passes any number on, and SQLite cannot bind one past 64 bits: a 500.)"""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("min_value", -BIGINT_MAX - 1)
+        kwargs.setdefault("max_value", BIGINT_MAX)
+        super().__init__(*args, **kwargs)
+
+
 class ArchiveLogFilter(django_filters.FilterSet):
-    scheme = django_filters.NumberFilter(field_name="scheme_id")
+    scheme = IdFilter(field_name="scheme_id")
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 

@@ -237,6 +237,31 @@ def test_the_log_lists_with_cursor_pages_and_filters(api, logged):
     assert api.get("/api/v1/archive-logs/?request_id=a%00b").status_code == 400
 
 
+@pytest.mark.parametrize("value", ["9" * 23, str(2 ** 63), str(-2 ** 63 - 1), "1.5", "x"])
+def test_a_scheme_filter_outside_the_id_range_is_400_naming_it(api, logged, value):
+    r = api.get(f"/api/v1/archive-logs/?scheme={value}")
+    assert r.status_code == 400 and list(r.json()) == ["scheme"], r.content
+
+
+def test_the_largest_scheme_id_is_a_filter_like_any_other(api, logged):
+    r = api.get(f"/api/v1/archive-logs/?scheme={2 ** 63 - 1}")
+    assert (r.status_code, r.json()["results"]) == (200, [])
+
+
+@pytest.mark.parametrize("url", ["/api/v1/archive-logs/?rearchive_of={}",
+                                 "/api/v1/archive-schemes/?target={}"])
+def test_other_id_filters_refuse_an_id_past_the_range(api, logged, url):
+    r = api.get(url.format("9" * 23))
+    assert r.status_code == 400, r.content
+
+
+@pytest.mark.parametrize("url", ["/api/v1/archive-logs/{}", "/api/v1/archive-schemes/{}",
+                                 "/api/v1/archive-targets/{}"])
+def test_an_id_past_the_range_in_the_path_is_404(api, logged, url):
+    assert api.get(url.format("9" * 19)).status_code == 404
+    assert api.get(url.format("9" * 23)).status_code == 404
+
+
 def test_a_log_row_shows_what_was_exported(api, logged):
     entry = ArchiveLog.objects.order_by("id").first()
     body = api.get(f"/api/v1/archive-logs/{entry.pk}").json()
