@@ -18,6 +18,9 @@ _DEFAULTS = {
     "ARCHIVE_MAX_ATTEMPTS": env_int("ARCHIVE_MAX_ATTEMPTS", 5, minimum=1, maximum=50),
     "ARCHIVE_RETRY_BASE_SECONDS": env_int("ARCHIVE_RETRY_BASE_SECONDS", 30, minimum=1,
                                           maximum=1800),
+    # Finished jobs (archived, or failed for good) are deleted by a nightly beat task this many
+    # days after they finished: the log keeps the outcome, the job only the snapshot it sent.
+    "ARCHIVE_JOB_KEEP_DAYS": env_int("ARCHIVE_JOB_KEEP_DAYS", 30, minimum=1, maximum=3650),
     # The Action intias_wf runs inside a flow step: it retries a transient failure this many
     # more times, waiting 1 s, then 2 s, … before answering status false.
     "ARCHIVE_ACTION_RETRIES": env_int("ARCHIVE_ACTION_RETRIES", 2, minimum=0, maximum=5),

@@ -29,6 +29,7 @@ from integration.signals import workflow_events_accepted
 
 from . import conf
 from .models import ArchiveJob, ArchiveLog, ArchiveScheme
+from .models.log import FINISHED_JOB
 from .service import Snapshot, Superseded, export, export_data, new_log, refuse
 from .vocabulary import JobStatus, LogTrigger, SchemeTrigger
 
@@ -203,6 +204,22 @@ def sweep():
         "id", flat=True)[:SWEEP_BATCH])
     enqueue(ids)
     return len(ids)
+
+
+def prune(now=None, chunk=1000):
+    """Delete jobs finished (archived, or failed for good) over ARCHIVE_JOB_KEEP_DAYS ago, in
+    short chunks so no long transaction holds the table; pending and running jobs are never
+    pruned. The log rows stay. Returns how many were deleted."""
+    now = now or timezone.now()
+    cutoff = now - timedelta(days=conf.get("ARCHIVE_JOB_KEEP_DAYS"))
+    old = ArchiveJob.objects.filter(FINISHED_JOB, updated_at__lt=cutoff)
+    deleted = 0
+    while True:
+        ids = list(old.order_by("updated_at").values_list("id", flat=True)[:chunk])
+        if not ids:
+            return deleted
+        # The status is checked again in the DELETE itself: only finished jobs ever go.
+        deleted += old.filter(id__in=ids).delete()[0]
 
 
 def connect():

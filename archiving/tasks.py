@@ -1,5 +1,6 @@
-"""Celery tasks of archiving (routed to the "archive" queue by config.celery). Both are
-idempotent: a job is claimed in the database before it runs."""
+"""Celery tasks of archiving (routed to the "archive" queue by config.celery). All are
+idempotent: a job is claimed in the database before it runs, and pruning deletes only what is
+finished and old."""
 from celery import shared_task
 
 from . import outbox
@@ -14,3 +15,8 @@ def run_job(job_id):
 @shared_task(name="archiving.tasks.sweep", acks_late=True, ignore_result=True)
 def sweep():
     return outbox.sweep()
+
+
+@shared_task(name="archiving.tasks.prune_jobs", acks_late=True, ignore_result=True)
+def prune_jobs():
+    return outbox.prune()

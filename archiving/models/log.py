@@ -73,6 +73,7 @@ class ArchiveLog(models.Model):
 
 
 OPEN_JOB = Q(status__in=[JobStatus.PENDING, JobStatus.RUNNING])
+FINISHED_JOB = Q(status__in=[JobStatus.DONE, JobStatus.FAILED])
 
 
 class ArchiveJob(models.Model):
@@ -105,7 +106,10 @@ class ArchiveJob(models.Model):
         constraints = [models.UniqueConstraint(fields=["scheme", "event_id"],
                                                name="archive_job_once_per_event")]
         indexes = [models.Index(fields=["status", "next_attempt_at"], condition=OPEN_JOB,
-                                name="archive_job_open")]
+                                name="archive_job_open"),
+                   # The nightly pruning's range (archiving.outbox.prune).
+                   models.Index(fields=["updated_at"], condition=FINISHED_JOB,
+                                name="archive_job_finished")]
 
     def __str__(self):
         return f"{self.scheme_id} · {self.event_id} · {self.get_status_display()}"
