@@ -2,12 +2,13 @@
 cursor-paginated; POST <id>/rearchive re-archives (重新手动归档) a row's request with the same
 scheme and the request's current data, as a new row linked to the old one."""
 import django_filters
-from django import forms
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema, extend_schema_field
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
+
+from integration.api.filters import IdFilter
 
 from ..models import ArchiveLog
 from ..service import RearchiveRefused, rearchive
@@ -41,22 +42,6 @@ class ArchiveLogSerializer(serializers.ModelSerializer):
 
     def get_target_answer(self, obj) -> str | None:
         return obj.target_answer if self._detail() else None
-
-
-BIGINT_MAX = 2 ** 63 - 1
-
-
-@extend_schema_field(OpenApiTypes.INT64)
-class IdFilter(django_filters.NumberFilter):
-    """An id: an integer of the bigint range, or a 400 naming the filter. (A decimal filter
-    passes any number on, and SQLite cannot bind one past 64 bits: a 500.)"""
-
-    field_class = forms.IntegerField
-
-    def __init__(self, *args, **kwargs):
-        kwargs.setdefault("min_value", -BIGINT_MAX - 1)
-        kwargs.setdefault("max_value", BIGINT_MAX)
-        super().__init__(*args, **kwargs)
 
 
 class ArchiveLogFilter(django_filters.FilterSet):

@@ -11,6 +11,8 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from integration.api.filters import IdFilter
+
 from ..models import PushAttempt, PushRecord
 from ..models.scope import restrict
 from .configs import requires
@@ -43,7 +45,7 @@ class PushRecordDetailOut(PushRecordOut):
 
 
 class PushRecordFilter(django_filters.FilterSet):
-    config = django_filters.NumberFilter(field_name="config_id")
+    config = IdFilter(field_name="config_id")
     created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
 

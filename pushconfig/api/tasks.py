@@ -26,6 +26,8 @@ from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
+from integration.api.filters import IdFilter
+
 from .. import batch
 from ..models import PushConfig, PushRecord, PushTask
 from ..models.scope import restrict
@@ -132,7 +134,7 @@ class FailureOut(serializers.ModelSerializer):
 
 
 class TaskFilter(django_filters.FilterSet):
-    config = django_filters.NumberFilter(field_name="config_id")
+    config = IdFilter(field_name="config_id")
 
     class Meta:
         model = PushTask

@@ -201,3 +201,10 @@ def test_it_confines_a_scoped_administrator_to_their_organizations_records(
     other.refresh_from_db()
     assert other.outcome == "failed"
     assert ids_of(api.get(URL)) == {own.pk, other.pk}
+
+
+def test_a_config_filter_out_of_the_id_range_is_a_400_naming_it(api):
+    r = api.get("/api/v1/push-logs/?config=" + "9" * 23)
+    assert r.status_code == 400 and "config" in r.json()
+    r = api.get("/api/v1/push-tasks/?config=1.5")
+    assert r.status_code == 400 and "config" in r.json()
