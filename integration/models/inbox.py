@@ -10,17 +10,20 @@ class InboundEvent(models.Model):
         TODO = "todo", _("Todo event")
         WORKFLOW = "workflow", _("Workflow event")
 
-    event_id = models.CharField(_("event id"), max_length=128, unique=True)
-    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices, db_index=True)
+    # Text columns are unique / indexed in Meta, not with unique=True / db_index=True: on
+    # PostgreSQL those add a second, varchar_pattern_ops "_like" index per column for LIKE
+    # queries, which the console never makes (exact matches only), and every ingest paid for.
+    event_id = models.CharField(_("event id"), max_length=128)
+    kind = models.CharField(_("kind"), max_length=8, choices=Kind.choices)
     # "api", or "callback:<slug>" for approval-task callbacks.
-    source = models.CharField(_("source"), max_length=80, default="api", db_index=True)
-    request_id = models.CharField(_("request id"), max_length=64, db_index=True)
+    source = models.CharField(_("source"), max_length=80, default="api")
+    request_id = models.CharField(_("request id"), max_length=64)
     data_set = models.CharField(_("data set"), max_length=8, choices=DataSet.choices, blank=True)
     business_status = models.CharField(
         _("business status"), max_length=16, choices=BusinessStatus.choices, blank=True
     )
     moment = models.CharField(_("moment"), max_length=8, choices=Moment.choices, blank=True)
-    receiver = models.CharField(_("receiver"), max_length=64, blank=True, db_index=True)
+    receiver = models.CharField(_("receiver"), max_length=64, blank=True)
     workflow_id = models.CharField(_("workflow id"), max_length=64, blank=True)
     occurred_at = models.DateTimeField(_("occurred at"))
     received_at = models.DateTimeField(_("received at"), auto_now_add=True, db_index=True)
@@ -35,6 +38,15 @@ class InboundEvent(models.Model):
         verbose_name = _("inbound event")
         verbose_name_plural = _("inbound events")
         ordering = ["-id"]
+        constraints = [
+            models.UniqueConstraint(fields=["event_id"], name="inbound_event_id_unique"),
+        ]
+        indexes = [
+            models.Index(fields=["kind"], name="inbound_kind"),
+            models.Index(fields=["source"], name="inbound_source"),
+            models.Index(fields=["request_id"], name="inbound_request_id"),
+            models.Index(fields=["receiver"], name="inbound_receiver"),
+        ]
 
     def __str__(self):
         return self.event_id

@@ -29,17 +29,17 @@ class PushRecord(models.Model):
                                on_delete=models.CASCADE, related_name="records", db_index=False)
     inbound_event = models.ForeignKey("integration.InboundEvent", verbose_name=_("event"), null=True,
                               blank=True, on_delete=models.SET_NULL, related_name="push_records")
-    event_id = models.CharField(_("event id"), max_length=128, db_index=True)
+    event_id = models.CharField(_("event id"), max_length=128)
     kind = models.CharField(_("kind"), max_length=8, choices=RecordKind.choices,
                             default=RecordKind.EVENT)
     # Sent to the target so it can drop repeats: stable for (config, event, kind).
-    idempotency_key = models.CharField(_("idempotency key"), max_length=220, unique=True)
+    idempotency_key = models.CharField(_("idempotency key"), max_length=220)
     lane = models.PositiveSmallIntegerField(_("lane"))
-    request_id = models.CharField(_("request id"), max_length=64, db_index=True)
-    receiver = models.CharField(_("receiver"), max_length=64, db_index=True)
+    request_id = models.CharField(_("request id"), max_length=64)
+    receiver = models.CharField(_("receiver"), max_length=64)
     identity = models.CharField(_("part-time identity"), max_length=64, blank=True, default="")
     creator = models.CharField(_("creator"), max_length=64, blank=True)
-    workflow_id = models.CharField(_("workflow id"), max_length=64, blank=True, db_index=True)
+    workflow_id = models.CharField(_("workflow id"), max_length=64, blank=True)
     data_set = models.CharField(_("data set"), max_length=8, choices=DataSet.choices)
     business_status = models.CharField(_("business status"), max_length=16,
                                        choices=BusinessStatus.choices)
@@ -70,6 +70,17 @@ class PushRecord(models.Model):
             models.Index(fields=["config", "request_id", "receiver"], name="push_config_key"),
             # The delivery queue: only records that still need a call, however big the log.
             models.Index(fields=["config", "lane", "id"], name="push_open_queue", condition=OPEN),
+            # Exact-match lookups (admin search, API filters, the pipeline's repeats); declared
+            # here rather than with db_index=True so PostgreSQL gets no varchar_pattern_ops
+            # "_like" twin: nothing in the console queries these columns with LIKE.
+            models.Index(fields=["event_id"], name="push_event_id"),
+            models.Index(fields=["request_id"], name="push_request_id"),
+            models.Index(fields=["receiver"], name="push_receiver"),
+            models.Index(fields=["workflow_id"], name="push_workflow_id"),
+        ]
+        constraints = [
+            # Unique in Meta for the same reason (unique=True adds a "_like" index too).
+            models.UniqueConstraint(fields=["idempotency_key"], name="push_idempotency_key"),
         ]
 
     def __str__(self):
