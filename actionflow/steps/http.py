@@ -11,6 +11,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from rest_framework import serializers
 
+from integration.jsonpath import dig
+
 from .base import Step, StepFailed, StepResult, register
 
 _session = None
@@ -21,20 +23,6 @@ def session():
     if _session is None:
         _session = requests.Session()
     return _session
-
-
-def dig(data, path):
-    """The value at a dotted path ("data.items.0.id") of a JSON value, or None."""
-    value = data
-    for part in str(path).split("."):
-        if isinstance(value, dict):
-            value = value.get(part)
-        elif isinstance(value, list) and part.lstrip("-").isdigit():
-            index = int(part)
-            value = value[index] if -len(value) <= index < len(value) else None
-        else:
-            return None
-    return value
 
 
 class SuccessRule(serializers.Serializer):
@@ -105,14 +93,14 @@ class HttpRequest(Step):
         output = {"status_code": response.status_code, "body": answer,
                   "ok": 200 <= response.status_code < 300}
         for name, path in (settings.get("outputs") or {}).items():
-            output[name] = dig(answer, path) if isinstance(answer, (dict, list)) else None
+            output[name] = dig(answer, path)
         status = response.status_code
         if status >= 400:
             raise StepFailed(_("The system answered HTTP %(status)d.") % {"status": status},
                              transient=status >= 500 or status in (408, 429), output=output)
         rule = settings.get("success")
         if rule and rule.get("path"):
-            found = dig(answer, rule["path"]) if isinstance(answer, (dict, list)) else None
+            found = dig(answer, rule["path"])
             if str(found) != str(rule.get("value", "")):
                 raise StepFailed(_("The answer's %(path)s is %(found)s, not %(want)s.")
                                  % {"path": rule["path"], "found": found,

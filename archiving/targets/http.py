@@ -25,6 +25,8 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from rest_framework import serializers
 
+from integration.jsonpath import lookup
+
 from .. import conf
 from .base import Delivery, TargetError, TargetKind, register
 
@@ -99,19 +101,6 @@ class HttpParams(serializers.Serializer):
             raise serializers.ValidationError(
                 {"extra_fields": _("An extra field has the file field's name.")})
         return attrs
-
-
-def value_at(data, path):
-    """The value at a dotted path of a JSON answer; (found, value)."""
-    current = data
-    for part in path.split("."):
-        if isinstance(current, dict) and part in current:
-            current = current[part]
-        elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
-            current = current[int(part)]
-        else:
-            return False, None
-    return True, current
 
 
 def same(value, expected):
@@ -210,14 +199,14 @@ class HttpTarget(TargetKind):
         except ValueError:
             raise TargetError(_("The archive system's answer is not JSON."), http_status=status,
                               answer=text) from None
-        found, value = value_at(data, path)
+        found, value = lookup(data, path)
         if found and same(value, self.params.get("success_value", "")):
             return Delivery(True, _("Archived: %(path)s is %(value)s.")
                             % {"path": path, "value": json.dumps(value, ensure_ascii=False)},
                             answer=text, location=self.params["url"], http_status=status)
         said = ""
         if self.params.get("message_path"):
-            has, message = value_at(data, self.params["message_path"])
+            has, message = lookup(data, self.params["message_path"])
             said = str(message) if has and message not in (None, "") else ""
         reason = (_("The archive system refused the package: %(path)s is %(value)s.")
                   % {"path": path,

@@ -13,6 +13,7 @@ import requests
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from ..jsonpath import dig
 from .base import Channel, ChannelError, ChannelResult, register
 
 TIMEOUT = (5, 15)
@@ -32,17 +33,6 @@ def render(template, **values):
             return {walk(key): walk(value) for key, value in node.items()}
         return node
     return walk(json.loads(template))
-
-
-def dig(data, path):
-    for part in path.split("."):
-        if isinstance(data, dict) and part in data:
-            data = data[part]
-        elif isinstance(data, list) and part.isdigit() and int(part) < len(data):
-            data = data[int(part)]
-        else:
-            return None
-    return data
 
 
 @register

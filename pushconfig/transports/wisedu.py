@@ -34,6 +34,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from rest_framework import serializers
 
+from integration.jsonpath import dig
 from integration.vocabulary import BusinessStatus, DataSet
 
 from . import register
@@ -210,16 +211,6 @@ def task_id(item):
     if item.identity:
         parts.append(item.identity)
     return "-".join(parts)
-
-
-def dig(data, path):
-    """data["a"]["b"] for "a.b"; None when any step is missing."""
-    value = data
-    for step in path.split("."):
-        if not isinstance(value, dict) or step not in value:
-            return None
-        value = value[step]
-    return value
 
 
 def as_text(value):
