@@ -1,18 +1,10 @@
-"""Helpers of the action-flow tests: flows built as an administrator would, published."""
+"""Fixtures and helpers of the action-flow tests: the workflow and its events.
+(Flows are built with helpers.make_flow.)"""
 import json
 
 import pytest
 
-from actionflow.models import ActionFlow
 from integration.models import Workflow
-
-from .helpers import make_flow
-
-
-def build_flow(name="flow", trigger=ActionFlow.Trigger.CALLED, steps=(), enabled=True,
-               **fields):
-    """make_flow with this module's defaults: a checked, enabled, published flow."""
-    return make_flow(name, trigger, steps, enabled=enabled, **fields)
 
 
 @pytest.fixture

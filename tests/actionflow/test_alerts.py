@@ -6,7 +6,7 @@ from actionflow import alerts, engine
 from actionflow.models import FlowRun
 from tests.integration.test_notify_support import im_account, person, smtp, wecom
 
-from .conftest import build_flow
+from .helpers import make_flow
 
 pytestmark = pytest.mark.django_db
 __all__ = ["smtp", "wecom"]  # fixtures, imported to be used by name
@@ -19,7 +19,7 @@ FAIL = [{"key": "stop", "kind": "output",
 def watched_flow(settings, smtp, wecom):
     settings.LANGUAGE_CODE = "en"
     im_account(wecom)
-    flow = build_flow("archive-check", steps=FAIL, alert_channels=["email", "im"])
+    flow = make_flow("archive-check", steps=FAIL, alert_channels=["email", "im"])
     flow.alert_persons.set([person("zhangsan")])
     return flow
 

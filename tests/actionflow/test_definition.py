@@ -6,7 +6,7 @@ import pytest
 from actionflow.definition import check_steps, publish
 from actionflow.models import FlowStep, FlowVersion
 
-from .conftest import build_flow
+from .helpers import make_flow
 
 pytestmark = pytest.mark.django_db
 
@@ -78,7 +78,7 @@ def test_a_condition_needs_an_operator_and_a_right_side_unless_unary():
 
 
 def test_publishing_makes_a_new_version_only_when_the_definition_changed():
-    flow = build_flow("v", steps=[step("a")])
+    flow = make_flow("v", steps=[step("a")])
     assert publish(flow).number == 1 and flow.version == 1
     FlowStep.objects.create(flow=flow, order=2, key="b", kind="output", config=OUT)
     second = publish(flow, "admin")

@@ -12,7 +12,7 @@ from actionflow.definition import publish
 from actionflow.models import FlowRun, FlowStep, StepRun
 from tests.receivers import Answer, Receiver
 
-from .conftest import build_flow
+from .helpers import make_flow
 
 pytestmark = pytest.mark.django_db
 
@@ -20,7 +20,7 @@ OK = {"status": "success", "message": "fine {{ input.name }}"}
 
 
 def branch_flow():
-    return build_flow("decide", steps=[
+    return make_flow("decide", steps=[
         {"key": "check", "kind": "branch", "config": {
             "branches": [{"name": "yes", "conditions": [
                 {"left": "{{ input.ok }}", "operator": "is_true"}], "steps": ["good"]}],
@@ -63,7 +63,7 @@ def test_the_otherwise_arm_and_a_failing_output_step_fail_the_run_with_its_messa
 
 
 def test_each_step_logs_its_evaluated_input_and_its_output(receiver):
-    flow = build_flow("http", steps=[http_step(receiver.url),
+    flow = make_flow("http", steps=[http_step(receiver.url),
                                      {"key": "done", "kind": "output", "config": {
                                          "status": "success",
                                          "message": "ticket {{ steps.call.ticket }}"}}])
@@ -79,7 +79,7 @@ def test_each_step_logs_its_evaluated_input_and_its_output(receiver):
 def test_a_transient_failure_is_tried_again_as_the_step_allows(receiver):
     answers = iter([Answer(status=503), Answer(status=502), Answer(body={"data": {"id": "X"}})])
     receiver.answer = lambda received: next(answers)
-    flow = build_flow("retry", steps=[http_step(receiver.url, tries=3, retry_wait=0)])
+    flow = make_flow("retry", steps=[http_step(receiver.url, tries=3, retry_wait=0)])
     run = engine.run_now(flow, FlowRun.Trigger.API, {"request_id": "1"})
     assert run.status == "success"
     assert run.steps.get().tries == 3 and len(receiver.requests) == 3
@@ -88,7 +88,7 @@ def test_a_transient_failure_is_tried_again_as_the_step_allows(receiver):
 def test_a_permanent_failure_is_not_tried_again_and_fails_the_run_naming_step_and_reason(
         receiver):
     receiver.answer = Answer(status=400, body={"error": "bad"})
-    flow = build_flow("perm", steps=[http_step(receiver.url, tries=5, retry_wait=0,
+    flow = make_flow("perm", steps=[http_step(receiver.url, tries=5, retry_wait=0,
                                                name="Notify ERP")])
     run = engine.run_now(flow, FlowRun.Trigger.API, {"request_id": "1"})
     assert run.status == "failed" and run.failed_step == "call"
@@ -99,7 +99,7 @@ def test_a_permanent_failure_is_not_tried_again_and_fails_the_run_naming_step_an
 
 def test_a_step_set_to_continue_lets_the_run_go_on(receiver):
     receiver.answer = Answer(status=404)
-    flow = build_flow("cont", steps=[
+    flow = make_flow("cont", steps=[
         http_step(receiver.url, on_failure="continue"),
         {"key": "done", "kind": "output", "config": {
             "status": "success", "message": "code {{ steps.call.status_code }}"}}])
@@ -109,20 +109,20 @@ def test_a_step_set_to_continue_lets_the_run_go_on(receiver):
 
 
 def test_a_run_without_an_output_step_succeeds_when_every_step_did(receiver):
-    run = engine.run_now(build_flow("plain", steps=[http_step(receiver.url)]),
+    run = engine.run_now(make_flow("plain", steps=[http_step(receiver.url)]),
                          FlowRun.Trigger.API, {"request_id": "1"})
     assert run.status == "success" and run.message == ""
 
 
 def test_an_unreachable_system_fails_after_its_tries():
-    flow = build_flow("down", steps=[http_step("http://127.0.0.1:9", tries=2, retry_wait=0)])
+    flow = make_flow("down", steps=[http_step("http://127.0.0.1:9", tries=2, retry_wait=0)])
     run = engine.run_now(flow, FlowRun.Trigger.API, {"request_id": "1"})
     assert run.status == "failed" and "Cannot connect" in run.message
     assert run.steps.get().tries == 2
 
 
 def test_secrets_are_used_but_masked_in_the_step_log(receiver):
-    flow = build_flow("secret", secrets='{"token": "s3cr3t-value-123"}', steps=[
+    flow = make_flow("secret", secrets='{"token": "s3cr3t-value-123"}', steps=[
         http_step(receiver.url, config={"headers": {
             "Authorization": "Bearer {{ secrets.token }}"}})])
     run = engine.run_now(flow, FlowRun.Trigger.API, {"request_id": "1"})
@@ -132,7 +132,7 @@ def test_secrets_are_used_but_masked_in_the_step_log(receiver):
 
 
 def test_secrets_never_reach_the_run_message_and_odd_secrets_do_not_break_the_log(receiver):
-    flow = build_flow("odd", secrets='{"pin": "2024", "token": "supersecretvalue123"}', steps=[
+    flow = make_flow("odd", secrets='{"pin": "2024", "token": "supersecretvalue123"}', steps=[
         http_step("http://127.0.0.1:9", config={
             "url": "http://127.0.0.1:9/x?token={{ secrets.token }}",
             "query": {"n": "{{ input.n }}", "pin": "{{ secrets.pin }}"}})])
@@ -167,7 +167,7 @@ def test_a_run_another_process_holds_is_not_executed_twice():
 
 
 def test_a_run_whose_worker_died_resumes_after_the_last_finished_step(receiver):
-    flow = build_flow("resume", steps=[http_step(receiver.url, key="first"),
+    flow = make_flow("resume", steps=[http_step(receiver.url, key="first"),
                                        http_step(receiver.url, key="second")])
     run = engine.start(flow, FlowRun.Trigger.API, {"request_id": "1"}, enqueue=False)
     claimed = engine.claim(run.pk)
@@ -219,7 +219,7 @@ def test_the_sweeper_enqueues_runs_nobody_executes(monkeypatch):
 
 
 def test_an_execution_that_lost_its_run_to_another_changes_nothing(receiver):
-    flow = build_flow("fenced", steps=[http_step(receiver.url)])
+    flow = make_flow("fenced", steps=[http_step(receiver.url)])
     run = engine.start(flow, FlowRun.Trigger.API, {"request_id": "1"}, enqueue=False)
     first = engine.claim(run.pk)
     # The first process outlived its lease; a second took the run over and finished it.

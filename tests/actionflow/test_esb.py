@@ -11,14 +11,14 @@ from tests.integration.helpers import todo_event
 from tests.pushconfig.conftest import deliver_all, make_config, send_directly
 from tests.receivers import Answer, Receiver
 
-from .conftest import build_flow
+from .helpers import make_flow
 
 pytestmark = pytest.mark.django_db
 
 
 def esb_flow(url, name="todo-to-erp", **fields):
     """Forward the todo to an ERP's task API and let its answer decide the push."""
-    return build_flow(name, steps=[
+    return make_flow(name, steps=[
         {"key": "erp", "kind": "http", "on_failure": "continue", "config": {
             "url": url + "/tasks", "headers": {"Idempotency-Key": "{{ input.idempotency_key }}"},
             "body": {"id": "{{ input.request_id }}", "user": "{{ input.receiver }}",
@@ -80,7 +80,7 @@ def test_an_output_step_failing_fails_the_push_for_good_with_its_message(api, er
 
 
 def test_a_flow_failing_in_another_step_is_a_transient_failure_retried_later(api):
-    build_flow("broken", steps=[{"key": "call", "kind": "http",
+    make_flow("broken", steps=[{"key": "call", "kind": "http",
                                  "config": {"url": "http://127.0.0.1:9/x"}}])
     config = esb_config("broken")
     post(api, todo_event())
@@ -108,7 +108,7 @@ def test_a_disabled_flow_holds_the_pushes_back_instead_of_failing_them(api, erp)
 
 
 def test_the_config_must_name_a_called_flow(workflow):
-    build_flow("by-workflow", trigger="workflow", workflow=workflow, moment="after")
+    make_flow("by-workflow", trigger="workflow", workflow=workflow, moment="after")
     for name, message in [("nope", "There is no action flow named “nope”."),
                           ("by-workflow", "is not a called flow")]:
         with pytest.raises(ParamsInvalid) as refused:

@@ -7,7 +7,7 @@ from actionflow.actions import Action, ActionError, Param
 from actionflow.definition import check_steps, publish
 from actionflow.models import FlowRun
 
-from .conftest import build_flow
+from .helpers import make_flow
 
 pytestmark = pytest.mark.django_db
 
@@ -41,7 +41,7 @@ def action_step(**inputs):
 
 
 def test_an_action_runs_with_mapped_inputs_and_later_steps_read_its_outputs():
-    flow = build_flow("greet", steps=[
+    flow = make_flow("greet", steps=[
         action_step(name="{{ input.who }}", times="{{ input.n }}"),
         {"key": "out", "kind": "output",
          "config": {"status": "success", "message": "{{ steps.echo.msg }}"}}])
@@ -53,7 +53,7 @@ def test_an_action_runs_with_mapped_inputs_and_later_steps_read_its_outputs():
 
 
 def test_transient_action_trouble_is_tried_again():
-    run = engine.run_now(build_flow("flaky", steps=[action_step(name="flaky")]),
+    run = engine.run_now(make_flow("flaky", steps=[action_step(name="flaky")]),
                          FlowRun.Trigger.API, {})
     assert run.status == "success" and run.steps.get().tries == 2
 
@@ -72,9 +72,9 @@ def test_an_action_step_must_name_a_known_action_and_map_its_required_inputs():
 
 
 def test_a_flow_calls_another_and_waits_for_its_outcome():
-    build_flow("child", steps=[{"key": "out", "kind": "output", "config": {
+    make_flow("child", steps=[{"key": "out", "kind": "output", "config": {
         "status": "{{ input.verdict }}", "message": "child says {{ input.verdict }}"}}])
-    parent = build_flow("parent", steps=[
+    parent = make_flow("parent", steps=[
         {"key": "call", "kind": "call_flow", "config": {
             "flow": "child", "input": {"verdict": "{{ input.verdict }}"}}},
         {"key": "out", "kind": "output", "config": {
@@ -88,7 +88,7 @@ def test_a_flow_calls_another_and_waits_for_its_outcome():
 
 
 def test_a_call_flow_step_names_an_existing_called_flow(workflow):
-    build_flow("wf", trigger="workflow", workflow=workflow, moment="after")
+    make_flow("wf", trigger="workflow", workflow=workflow, moment="after")
     found = check_steps([{"key": "a", "kind": "call_flow", "config": {"flow": "ghost"}},
                          {"key": "b", "kind": "call_flow", "config": {"flow": "wf"}}])
     assert "There is no action flow named “ghost”." in found[0][0]
@@ -96,7 +96,7 @@ def test_a_call_flow_step_names_an_existing_called_flow(workflow):
 
 
 def test_flows_calling_each_other_in_a_loop_stop_at_the_depth_limit():
-    loop = build_flow("loop", steps=[{"key": "again", "kind": "output",
+    loop = make_flow("loop", steps=[{"key": "again", "kind": "output",
                                       "config": {"status": "success"}}])
     loop.steps.update(kind="call_flow", config={"flow": "loop"})
     publish(loop)
@@ -109,9 +109,9 @@ def test_a_parent_resumed_after_its_worker_died_does_not_call_the_flow_twice():
 
     from django.utils import timezone
 
-    build_flow("child", steps=[{"key": "out", "kind": "output",
+    make_flow("child", steps=[{"key": "out", "kind": "output",
                                 "config": {"status": "success", "message": "child done"}}])
-    parent = build_flow("parent", steps=[
+    parent = make_flow("parent", steps=[
         {"key": "call", "kind": "call_flow", "config": {"flow": "child"}}])
     run = engine.run_now(parent, FlowRun.Trigger.API, {})
     # The parent's worker died after the child finished, before the step was logged done.

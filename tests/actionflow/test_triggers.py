@@ -12,7 +12,8 @@ from actionflow.models import ActionFlow, FlowRun, TriggerMark
 from integration.models import Request, TodoItem
 from tests.receivers import Answer, Receiver
 
-from .conftest import build_flow, post_workflow_events, workflow_event
+from .conftest import post_workflow_events, workflow_event
+from .helpers import make_flow
 
 pytestmark = pytest.mark.django_db
 
@@ -27,7 +28,7 @@ CHECK_OPINION = [
 
 
 def before_flow(workflow, **fields):
-    return build_flow("before-approval", trigger="workflow", workflow=workflow,
+    return make_flow("before-approval", trigger="workflow", workflow=workflow,
                       node_name="批准", moment="before", steps=CHECK_OPINION, **fields)
 
 
@@ -35,7 +36,7 @@ def test_an_after_flow_gets_a_queued_run_with_the_event_and_the_request_as_input
         api, workflow, django_capture_on_commit_callbacks, monkeypatch):
     enqueued = []
     monkeypatch.setattr(engine, "enqueue_run", enqueued.append)
-    flow = build_flow("after", trigger="workflow", workflow=workflow, node_name="", moment="after",
+    flow = make_flow("after", trigger="workflow", workflow=workflow, node_name="", moment="after",
                       steps=CHECK_OPINION)
     with django_capture_on_commit_callbacks(execute=True):
         r = post_workflow_events(api, workflow_event("e1", moment="after", form_data={"a": 1}),
@@ -78,7 +79,7 @@ def test_a_before_flow_that_outlasts_its_time_limit_finishes_on_a_worker(api, wo
     handed = []
     monkeypatch.setattr(engine, "enqueue_run", handed.append)
     try:
-        build_flow("slow", trigger="workflow", workflow=workflow, node_name="批准",
+        make_flow("slow", trigger="workflow", workflow=workflow, node_name="批准",
                    moment="before", before_timeout=1, steps=[
                        {"key": "first", "kind": "http", "config": {"url": slow.url}},
                        {"key": "second", "kind": "http", "config": {"url": slow.url}}])
@@ -97,7 +98,7 @@ def test_a_before_flow_can_stop_the_node_when_it_does_not_finish_in_time(api, wo
     monkeypatch.setattr(engine, "enqueue_run", lambda run_id: None)
     slow = Receiver(Answer(delay=1.5))
     try:
-        build_flow("slow", trigger="workflow", workflow=workflow, node_name="批准",
+        make_flow("slow", trigger="workflow", workflow=workflow, node_name="批准",
                    moment="before", before_timeout=1, block_on_timeout=True, steps=[
                        {"key": "a", "kind": "http", "config": {"url": slow.url}},
                        {"key": "b", "kind": "http", "config": {"url": slow.url}}])
@@ -130,7 +131,7 @@ def overdue_flow(name="overdue", amount=1, **fields):
               "delay_unit": "days",
               "record_filter": [{"field": "data_set", "operator": "equals", "value": "todo"}]}
     values.update(fields)
-    return build_flow(name, trigger="date_field", steps=[
+    return make_flow(name, trigger="date_field", steps=[
         {"key": "done", "kind": "output", "config": {
             "status": "success", "message": "{{ record.receiver }} {{ record.request_id }}"}}],
         **values)
@@ -181,7 +182,7 @@ def test_a_fired_record_stays_fired_after_its_run_is_pruned(settings):
 def test_a_form_date_field_and_a_form_filter_select_requests():
     now = timezone.now()
     local = timezone.localtime(now)
-    build_flow("found", trigger="date_field", record_kind="request",
+    make_flow("found", trigger="date_field", record_kind="request",
                date_field="form_data.发现日期", delay_amount=2, delay_unit="days",
                record_filter=[{"field": "form_data.风险状态", "operator": "equals",
                                "value": "待处理"}],
@@ -261,7 +262,7 @@ def test_trigger_settings_are_checked_field_by_field(workflow):
 def test_a_schedule_flow_has_a_beat_task_that_follows_it():
     from django_celery_beat.models import PeriodicTask
 
-    flow = build_flow("nightly", trigger="schedule", cron="0 30 2 * * ?", steps=[
+    flow = make_flow("nightly", trigger="schedule", cron="0 30 2 * * ?", steps=[
         {"key": "o", "kind": "output", "config": {"status": "success"}}])
     task = PeriodicTask.objects.get(task=schedules.TASK)
     assert task.enabled and (task.crontab.minute, task.crontab.hour) == ("30", "2")
