@@ -18,6 +18,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
+from integration.admin.base import pretty_json as base_pretty_json
+
 from .. import engine, schedules
 from ..definition import publish
 from ..flow_templates import REGISTRY as TEMPLATES
@@ -42,8 +44,7 @@ EXPRESSION_HELP = gettext_lazy(
 
 
 def pretty_json(value):
-    return format_html('<pre class="flow-json">{}</pre>',
-                       json.dumps(value, ensure_ascii=False, indent=2, default=str))
+    return base_pretty_json(value, "flow-json")
 
 
 def step_kinds():

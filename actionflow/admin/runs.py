@@ -1,8 +1,6 @@
 """Admin of flow runs: a list that stays fast however many runs are kept (no COUNT, indexed
 filters, exact search by id or event id), a read-only page with the input and every step's
 log, and re-running a run from the start with the version it ran or the current one."""
-import re
-
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
 from django.core.exceptions import PermissionDenied
@@ -13,7 +11,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from integration.admin.base import BigTableAdmin
+from integration.admin.base import BigTableAdmin, parse_id
 
 from .. import engine
 from ..models import ActionFlow, FlowRun, StepRun
@@ -22,8 +20,6 @@ from .flows import RUN_PERMISSION, pretty_json
 # One bulk re-run starts at most this many runs.
 MAX_RERUNS = 100
 
-# ASCII digits only (str.isdigit() takes "²"), and no more than a bigint holds.
-ID = re.compile(r"[0-9]{1,18}")
 
 
 def duration(ms):
@@ -46,8 +42,8 @@ class FlowFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         value = self.value()
-        if value and ID.fullmatch(value):
-            return queryset.filter(flow_id=int(value))
+        if parse_id(value) is not None:
+            return queryset.filter(flow_id=parse_id(value))
         return queryset
 
 
@@ -108,8 +104,8 @@ class FlowRunAdmin(BigTableAdmin):
         if not term:
             return queryset, False
         match = Q(event_id=term)
-        if ID.fullmatch(term.lstrip("#")):
-            match |= Q(pk=int(term.lstrip("#")))
+        if parse_id(term.lstrip("#")) is not None:
+            match |= Q(pk=parse_id(term.lstrip("#")))
         return queryset.filter(match), False
 
     # Runs are records: shown, never edited; re-running is its own permission.

@@ -2,7 +2,6 @@
 filters, exact request id search), a read-only detail with the data as exported and the
 target's answer, and the seed's manual re-archive (重新手动归档) as an action. Also the job
 outbox of automatic exports, read-only."""
-import json
 
 from django.contrib import admin, messages
 from django.urls import reverse
@@ -10,7 +9,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from integration.admin.base import BigTableAdmin, ReadOnlyAdmin
+from integration.admin.base import BigTableAdmin, ReadOnlyAdmin, parse_id, pretty_json
 
 from ..models import ArchiveJob, ArchiveLog, ArchiveScheme
 from ..service import RearchiveRefused, rearchive
@@ -30,13 +29,9 @@ class SchemeFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         value = self.value()
-        if value and value.isdigit():
-            return queryset.filter(scheme_id=int(value))
+        if parse_id(value) is not None:
+            return queryset.filter(scheme_id=parse_id(value))
         return queryset
-
-
-def pretty_json(value):
-    return format_html("<pre>{}</pre>", json.dumps(value, ensure_ascii=False, indent=2))
 
 
 @admin.register(ArchiveLog)

@@ -1,9 +1,31 @@
 """Admin habits for big tables: no COUNT(*) of the table, joined foreign keys, indexed
 filters, no "show all"."""
+import json
+import re
+
 from django.contrib import admin
 from django.contrib.admin.options import ShowFacets
 from django.core.paginator import Paginator
 from django.utils.functional import cached_property
+from django.utils.html import format_html
+
+# An id typed into a filter or the search box: ASCII digits only (str.isdigit() also takes
+# "²", which int() refuses) and no more than a bigint holds.
+ID = re.compile(r"[0-9]{1,18}")
+
+
+def parse_id(value):
+    """The id `value` names, or None."""
+    value = (value or "").strip()
+    return int(value) if ID.fullmatch(value) else None
+
+
+def pretty_json(value, css_class=""):
+    """A JSON value as indented, escaped text for a read-only admin field."""
+    text = json.dumps(value, ensure_ascii=False, indent=2, default=str)
+    if css_class:
+        return format_html('<pre class="{}">{}</pre>', css_class, text)
+    return format_html("<pre>{}</pre>", text)
 
 
 class NoCountPaginator(Paginator):

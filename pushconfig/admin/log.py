@@ -1,7 +1,6 @@
 """Admin of the push log (推送日志): a list that stays fast with millions of records (no COUNT,
 exact matches on indexed columns, no facets, no date hierarchy), a read-only detail with every
 attempt, and the seed's two bulk actions: re-push and delete."""
-import json
 
 from django.contrib import admin, messages
 from django.contrib.admin import ShowFacets
@@ -12,7 +11,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from integration.admin.base import BigTableAdmin
+from integration.admin.base import BigTableAdmin, parse_id, pretty_json
 
 from ..api.operations import MAX_BULK, repush
 from ..models import PushAttempt, PushConfig, PushRecord
@@ -34,13 +33,9 @@ class ConfigFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         value = self.value()
-        if value and value.isdigit():
-            return queryset.filter(config_id=int(value))
+        if parse_id(value) is not None:
+            return queryset.filter(config_id=parse_id(value))
         return queryset
-
-
-def pretty_json(value):
-    return format_html("<pre>{}</pre>", json.dumps(value, ensure_ascii=False, indent=2))
 
 
 class PushAttemptInline(admin.TabularInline):
