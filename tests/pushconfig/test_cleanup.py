@@ -73,12 +73,20 @@ def test_it_deletes_only_the_configs_old_success_ignored_and_pending_records(log
 
 def test_it_deletes_in_chunks_of_short_statements(log):
     config, old, _recent, _others = log
-    for n in range(5):
-        record(config, "success", 50 + n)
+    oldest = [record(config, "success", 50 + n) for n in range(5)][-1]
     with CaptureQueriesContext(connection) as queries:
         report = cleanup.run(config, chunk=3)
-    assert report.total == 9
-    deletes = [q["sql"] for q in queries.captured_queries if q["sql"].startswith("DELETE")]
+    assert report.counts == {"success": 7, "ignored": 1, "pending": 1}
+    assert (report.oldest, report.newest) == (oldest.created_at, old["success2"].created_at)
+    assert remaining(config) == {old["failed"].pk, old["intercepted"].pk, *(r.pk for r in _recent)}
+    sqls = [q["sql"] for q in queries.captured_queries]
+    if connection.vendor == "postgresql":
+        # One statement per chunk locks it, deletes its attempts and records, and sums them.
+        chunks = [sql for sql in sqls if "FOR UPDATE" in sql]
+        assert len(chunks) == 4  # three of 3, then one that finds nothing left
+        assert all("LIMIT 3" in sql and sql.count("DELETE FROM") == 2 for sql in chunks)
+        return
+    deletes = [sql for sql in sqls if sql.startswith("DELETE")]
     record_deletes = [sql for sql in deletes if 'FROM "pushconfig_pushrecord"' in sql]
     sizes = [len(re.search(r"IN \(([^)]*)\)", sql).group(1).split(",")) for sql in record_deletes]
     assert sizes == [3, 3, 3]
