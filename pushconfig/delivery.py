@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
-import requests
+from integration.http import Session
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
@@ -102,7 +102,7 @@ def session_for(config):
         return cached[1]
     if cached:
         cached[1].close()
-    session = requests.Session()
+    session = Session()
     session.headers["User-Agent"] = "oa-integration-console/1"
     _sessions[config.pk] = (config.updated_at, session)
     return session

@@ -2,10 +2,11 @@
 Celery worker (prefork, 2 processes) delivers them; the clock runs from the first ingest call
 to the last record's `pushed_at` (written after the receiver answered), and every record must
 end `success`. The limit: the very bodies the console sent (read back from the push attempts)
-posted by one plain `requests.Session` keep-alive loop to the same nginx."""
+posted by one keep-alive loop of the console's own HTTP client (`integration.http.Session`)
+to the same nginx."""
 import time
 
-import requests
+from integration.http import Session
 
 from ..profile import Profiler
 from ..workload import Ingest, bodies, scalar, sql, wait_for
@@ -48,7 +49,7 @@ def loop_limit(ctx, cap):
     import json
 
     calls = [(json.loads(body) if isinstance(body, str) else body, key) for body, key in rows]
-    session = requests.Session()
+    session = Session()  # the console's HTTP client
     session.headers["User-Agent"] = "oa-integration-console/1"
     url = ctx.receiver.url + "/loop" + UPSERT
     started = time.perf_counter()

@@ -20,7 +20,9 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework import serializers
 
+from integration.http import Session
 from integration.secrets import mask
+
 
 def timeout():
     """(connect, read) seconds for every push call."""
@@ -113,7 +115,7 @@ class Transport:
     def __init__(self, config, params, session=None):
         self.config = config
         self.params = params
-        self.session = session or requests.Session()
+        self.session = session or Session()
         self.base_url = config.server_url.rstrip("/")
         self.last_request = {}
 
