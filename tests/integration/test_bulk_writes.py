@@ -1,6 +1,6 @@
 """The bulk writes the benchmark's fixes brought in (issue 9) store exactly what Django's
-bulk_create and bulk_update store: COPY and UPDATE … FROM unnest on PostgreSQL, Django's
-own on SQLite; both runs of scripts/test check the same rows."""
+bulk_create and bulk_update store: COPY and UPDATE … FROM jsonb_to_recordset on PostgreSQL,
+Django's own on SQLite; both runs of scripts/test check the same rows."""
 import datetime as dt
 
 import pytest
@@ -8,6 +8,8 @@ from django.db import DataError, IntegrityError, transaction
 
 from integration.inbox import bulk_insert, update_rows
 from integration.models import InboundEvent, Request
+from pushconfig.models import PushAttempt, PushRecord
+from tests.pushconfig.conftest import make_config
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -68,3 +70,40 @@ def test_update_rows_refuses_a_value_longer_than_its_column_instead_of_cutting_i
     with pytest.raises(DataError), transaction.atomic():
         update_rows(Request, [row], ["title"])
     assert Request.objects.get(pk=row.pk).title == ""
+
+
+ODD = "出差申请 \t tab, \\ backslash, \"quote\", 'single', {brace}, [1,2], NULL, \n newline, 😀"
+
+
+def test_update_rows_writes_every_kind_of_value_a_delivery_writes_as_it_was():
+    config = make_config("http://127.0.0.1:9")
+    record = PushRecord.objects.create(
+        config=config, event_id="u-1", idempotency_key="u-1", lane=0, request_id="R1",
+        receiver="lisi", data_set="todo", business_status="arrive", payload={})
+    attempt = PushAttempt.objects.create(record=record, number=1, started_at=WHEN)
+    finished = WHEN + dt.timedelta(microseconds=123457)
+    attempt.finished_at, attempt.outcome, attempt.http_status = finished, "failed", None
+    attempt.duration_ms, attempt.error_class, attempt.response = 2**31 - 1, "", ODD
+    attempt.request = {"text": ODD, "n": 2**53 + 1, "f": 0.1, "none": None, "list": [True, {}]}
+    record.outcome, record.reason, record.permanent = "failed", ODD, True
+    record.next_attempt_at, record.pushed_at, record.attempts = None, finished, 7
+    update_rows(PushAttempt, [attempt], ["finished_at", "outcome", "http_status", "duration_ms",
+                                         "error_class", "request", "response"])
+    update_rows(PushRecord, [record], ["outcome", "reason", "permanent", "next_attempt_at",
+                                       "pushed_at", "attempts"])
+    stored = PushAttempt.objects.get(pk=attempt.pk)
+    assert (stored.finished_at, stored.outcome, stored.http_status, stored.duration_ms,
+            stored.response, stored.request) == (finished, "failed", None, 2**31 - 1, ODD,
+                                                 attempt.request)
+    stored = PushRecord.objects.get(pk=record.pk)
+    assert (stored.outcome, stored.reason, stored.permanent, stored.next_attempt_at,
+            stored.pushed_at, stored.attempts) == ("failed", ODD, True, None, finished, 7)
+
+
+def test_update_rows_keeps_a_json_string_a_string_and_empty_values_as_they_were():
+    rows = bulk_insert(Request, [Request(request_id=f"j{n}") for n in range(3)])
+    rows[0].form_data, rows[1].form_data, rows[2].form_data = '{"not": "an object"}', [], 0
+    update_rows(Request, rows, ["form_data"])
+    stored = dict(Request.objects.filter(request_id__startswith="j")
+                  .values_list("request_id", "form_data"))
+    assert stored == {"j0": '{"not": "an object"}', "j1": [], "j2": 0}
