@@ -4,7 +4,7 @@ export and the daily purge.
 
 A task's source is streamed in id order from its cursor, CHUNK rows per step: a realtime
 task reads todo items (their current state, with their request), a history task reads its
-config's push log. Each step writes one push record per row with `bulk_create` and moves the
+config's push log. Each step writes one push record per row (COPY on PostgreSQL) and moves the
 cursor in the same transaction, so a worker that dies mid-step leaves nothing half done and
 the next step starts where the last committed one ended; idempotency keys
 (`<config>:task<task>:<source id>`) make a repeated step write nothing twice. The records then
@@ -30,13 +30,14 @@ from dataclasses import dataclass
 
 from celery import shared_task
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Count, F, Max, OuterRef, Q, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from integration.inbox import bulk_insert
 from integration.models import TodoItem, Workflow
 from integration.vocabulary import BusinessStatus, DataSet
 
@@ -279,7 +280,12 @@ def write_chunk(task):
     rows = next_rows(task)
     build = realtime_record if task.mode == TaskMode.REALTIME else history_record
     records = [build(task, row) for row in rows]
-    PushRecord.objects.bulk_create(records, batch_size=500, ignore_conflicts=True)
+    try:
+        with transaction.atomic():  # a savepoint, for the rare replayed chunk below
+            bulk_insert(PushRecord, records, with_ids=False)  # COPY on PostgreSQL
+    except IntegrityError:
+        # A chunk replayed (its keys already taken): write only what is missing.
+        PushRecord.objects.bulk_create(records, batch_size=500, ignore_conflicts=True)
     task.cursor = rows[-1]["id"] if len(rows) >= chunk_size() else task.source_end
     fields = ["cursor"]
     if task.source_exhausted:
