@@ -17,12 +17,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 
-from integration.http import Session
 from django.conf import settings
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from integration.http import Session
 from integration.inbox import update_rows
 
 from . import breaker
@@ -127,12 +127,13 @@ def next_batch(config_id, lane, size):
     now = timezone.now()
     # The window is read as ids and keys only: it is 4 batches long, and building whole
     # records (payloads decoded) for the three quarters left behind was wasted work.
-    window = list(open_records(config_id, lane).filter(
-        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)).order_by("id")
-        .values_list("id", "request_id", "receiver", "identity")[: size * 4])
+    window = [(pk, (request_id, receiver, identity)) for pk, request_id, receiver, identity
+              in open_records(config_id, lane).filter(
+                  Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)).order_by("id")
+              .values_list("id", "request_id", "receiver", "identity")[: size * 4]]
     if not window:
         return []
-    keys = {tuple(key) for _pk, *key in window}
+    keys = {key for _pk, key in window}
     first_open = {}
     for pk, *key in open_records(config_id).filter(
             request_id__in={k[0] for k in keys}, receiver__in={k[1] for k in keys},
@@ -141,8 +142,7 @@ def next_batch(config_id, lane, size):
         if key in keys and pk < first_open.get(key, pk + 1):
             first_open[key] = pk
     taken, seen = [], set()
-    for pk, *key in window:
-        key = tuple(key)
+    for pk, key in window:
         if key in seen or first_open.get(key, pk) < pk:
             seen.add(key)
             continue

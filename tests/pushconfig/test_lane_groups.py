@@ -10,9 +10,9 @@ from django.utils import timezone
 from pushconfig import delivery
 from pushconfig.models import DeliveryLane, PushRecord
 from tests.integration.helpers import todo_event
-from tests.pushconfig.conftest import make_config
-from tests.pushconfig.conftest import post_events as post
-from tests.pushconfig.conftest import receiver  # noqa: F401  (a fixture)
+
+from .conftest import make_config
+from .conftest import post_events as post
 
 pytestmark = pytest.mark.django_db
 
