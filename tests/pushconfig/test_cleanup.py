@@ -184,3 +184,13 @@ def test_it_keeps_a_record_a_worker_is_sending_right_now():
     PushAttempt.objects.filter(record=sending).update(
         started_at=timezone.now() - timedelta(hours=1))  # a crash long ago: no longer in flight
     assert cleanup.expired(config).filter(pk=sending.pk).exists()
+
+
+def test_a_run_deletes_around_a_record_a_worker_is_sending_right_now(log):
+    config, old, _recent, _others = log
+    sending = record(config, "pending", 90, attempts=0)
+    PushAttempt.objects.create(record=sending, number=1, started_at=timezone.now())
+    report = cleanup.run(config, chunk=2)
+    assert report.total == 4 and report.counts == {"success": 2, "ignored": 1, "pending": 1}
+    assert PushRecord.objects.filter(pk=sending.pk).exists()
+    assert PushAttempt.objects.filter(record=sending).count() == 1
