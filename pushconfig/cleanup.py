@@ -13,13 +13,14 @@ import logging
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Count, Exists, Max, Min, OuterRef
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
 from .models import PushAttempt, PushConfig, PushRecord
+from .models.log import delete_chunk
 from .vocabulary import Outcome
 
 log = logging.getLogger(__name__)
@@ -114,7 +115,6 @@ def run(config, now=None, chunk=CHUNK):
     """Delete the config's expired records in chunks. Returns a Report of what went."""
     report = Report(config, cutoff_of(config, now))
     query = expired(config, now)
-    delete_chunk = _delete_chunk_sql if connection.vendor == "postgresql" else _delete_chunk_orm
     after = 0
     while True:
         with transaction.atomic():
@@ -130,30 +130,6 @@ def run(config, now=None, chunk=CHUNK):
             break
     log.info("cleanup of push config %s: %s", config.pk, report.as_dict())
     return report
-
-
-def _delete_chunk_sql(rows):
-    """PostgreSQL: one statement per chunk, its rows locked, their attempts and themselves
-    deleted, and what went summed per outcome. Django's collector spent twice the database's
-    time in Python (model instances, 100-id DELETEs, a parameter per id)."""
-    select, params = rows.values("id").query.sql_with_params()
-    record, attempt = PushRecord._meta.db_table, PushAttempt._meta.db_table
-    with connection.cursor() as cursor:
-        cursor.execute(f"""
-            WITH chunk AS ({select}),
-            attempts AS (DELETE FROM {attempt} a USING chunk WHERE a.record_id = chunk.id),
-            gone AS (DELETE FROM {record} r USING chunk WHERE r.id = chunk.id
-                     RETURNING r.id, r.outcome, r.created_at)
-            SELECT outcome, count(*), min(created_at), max(created_at), max(id)
-            FROM gone GROUP BY outcome""", params)
-        return cursor.fetchall()
-
-
-def _delete_chunk_orm(rows):
-    """Other databases: Django's delete of the chunk's records (their attempts first)."""
-    rows = list(rows.values_list("id", "outcome", "created_at"))
-    PushRecord.objects.filter(id__in=[row[0] for row in rows]).only("id").delete()
-    return [(outcome, 1, created, created, pk) for pk, outcome, created in rows]
 
 
 def run_for(config_id, now=None):

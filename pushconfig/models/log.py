@@ -4,7 +4,7 @@ A record is written in the inbox transaction (the outbox); its attempts are writ
 each request leaves and completed when the answer arrives, so a crash mid-call leaves a
 visible, retryable trace.
 """
-from django.db import models
+from django.db import connection, models, transaction
 from django.utils.translation import gettext_lazy as _
 
 from integration.vocabulary import BusinessStatus, DataSet
@@ -93,14 +93,38 @@ class PushRecord(models.Model):
 
 def delete_in_chunks(queryset, chunk=2000):
     """Delete a huge set of records without loading it or holding locks for long: one short
-    statement per chunk of ids (attempts go with their records)."""
+    transaction per chunk of ids (attempts go with their records)."""
     deleted = 0
     while True:
-        ids = list(queryset.order_by("id").values_list("id", flat=True)[:chunk])
-        if not ids:
+        with transaction.atomic():
+            gone = sum(row[1] for row in delete_chunk(queryset.order_by("id")[:chunk]))
+        deleted += gone
+        if gone < chunk:
             return deleted
-        PushAttempt.objects.filter(record_id__in=ids).delete()
-        deleted += PushRecord.objects.filter(id__in=ids).delete()[0]
+
+
+def delete_chunk(rows):
+    """Delete the records a sliced, id-ordered queryset selects, their attempts first, and say
+    what went: (outcome, count, oldest created_at, newest created_at, last id) per outcome.
+
+    On PostgreSQL one statement (`WITH chunk AS (<rows>), … DELETE … RETURNING`): Django's
+    collector spent twice the database's time in Python (model instances, 100-id DELETEs, a
+    parameter per id). Elsewhere Django's delete of those ids."""
+    if connection.vendor != "postgresql":
+        found = list(rows.values_list("id", "outcome", "created_at"))
+        PushRecord.objects.filter(id__in=[pk for pk, _o, _c in found]).only("id").delete()
+        return [(outcome, 1, created, created, pk) for pk, outcome, created in found]
+    select, params = rows.values("id").query.sql_with_params()
+    record, attempt = PushRecord._meta.db_table, PushAttempt._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"""
+            WITH chunk AS ({select}),
+            attempts AS (DELETE FROM {attempt} a USING chunk WHERE a.record_id = chunk.id),
+            gone AS (DELETE FROM {record} r USING chunk WHERE r.id = chunk.id
+                     RETURNING r.id, r.outcome, r.created_at)
+            SELECT outcome, count(*), min(created_at), max(created_at), max(id)
+            FROM gone GROUP BY outcome""", params)
+        return cursor.fetchall()
 
 
 class PushAttempt(models.Model):
