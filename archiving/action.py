@@ -31,6 +31,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
 from actionflow.actions import BOOLEAN, JSON, TEXT, Action, Param, register
+from integration.ids import parse_id
 from integration.models import Request, Workflow
 
 from . import conf
@@ -43,8 +44,6 @@ log = logging.getLogger(__name__)
 GROUP, VERSION = "intias_wf", "1.0"
 MAX_SCHEMES = 100
 MAX_TEXT = 64
-_ID = re.compile(r"^[0-9]{1,19}$")
-_BIGINT_MAX = 2 ** 63 - 1
 
 
 class Code:
@@ -146,12 +145,13 @@ def scheme_ids(value):
         text = str(item).strip().strip('"').strip()
         if not text:
             continue
-        if not _ID.match(text) or int(text) > _BIGINT_MAX:
+        pk = parse_id(text)
+        if pk is None:
             raise InputProblem(Code.INVALID_INPUT, name,
                                _("The input channelIds holds “%(value)s”, which is not a scheme id "
                                  "(digits only).") % {"value": text[:40]})
-        if int(text) not in ids:
-            ids.append(int(text))
+        if pk not in ids:
+            ids.append(pk)
     if len(ids) > MAX_SCHEMES:
         raise InputProblem(Code.INVALID_INPUT, name,
                            _("The input channelIds names more than %(max)d schemes.")

@@ -11,7 +11,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from integration.admin.base import BigTableAdmin, parse_id
+from integration.admin.base import BigTableAdmin, IdListFilter, parse_id
 
 from .. import engine
 from ..models import ActionFlow, FlowRun, StepRun
@@ -30,21 +30,16 @@ def duration(ms):
     return _("%(n).1f s") % {"n": ms / 1000}
 
 
-class FlowFilter(admin.SimpleListFilter):
+class FlowFilter(IdListFilter):
     """The flows themselves (a small table), not a DISTINCT over every run."""
 
     title = gettext_lazy("action flow")
     parameter_name = "flow"
+    field = "flow_id"
 
     def lookups(self, request, model_admin):
         return [(str(pk), name) for pk, name in
                 ActionFlow.objects.order_by("name").values_list("pk", "name")]
-
-    def queryset(self, request, queryset):
-        value = self.value()
-        if parse_id(value) is not None:
-            return queryset.filter(flow_id=parse_id(value))
-        return queryset
 
 
 class StepRunInline(admin.TabularInline):
@@ -104,8 +99,8 @@ class FlowRunAdmin(BigTableAdmin):
         if not term:
             return queryset, False
         match = Q(event_id=term)
-        if parse_id(term.lstrip("#")) is not None:
-            match |= Q(pk=parse_id(term.lstrip("#")))
+        if (pk := parse_id(term.lstrip("#"))) is not None:
+            match |= Q(pk=pk)
         return queryset.filter(match), False
 
     # Runs are records: shown, never edited; re-running is its own permission.

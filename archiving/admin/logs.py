@@ -9,7 +9,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from integration.admin.base import BigTableAdmin, ReadOnlyAdmin, parse_id, pretty_json
+from integration.admin.base import BigTableAdmin, IdListFilter, ReadOnlyAdmin, pretty_json
 
 from ..models import ArchiveJob, ArchiveLog, ArchiveScheme
 from ..service import RearchiveRefused, rearchive
@@ -18,20 +18,15 @@ from ..service import RearchiveRefused, rearchive
 MAX_REARCHIVE = 20
 
 
-class SchemeFilter(admin.SimpleListFilter):
+class SchemeFilter(IdListFilter):
     """The schemes, from their own small table (not a DISTINCT over the whole log)."""
 
     title = gettext_lazy("archive scheme")
     parameter_name = "scheme"
+    field = "scheme_id"
 
     def lookups(self, request, model_admin):
         return [(str(s.pk), str(s)) for s in ArchiveScheme.objects.order_by("name")]
-
-    def queryset(self, request, queryset):
-        value = self.value()
-        if parse_id(value) is not None:
-            return queryset.filter(scheme_id=parse_id(value))
-        return queryset
 
 
 @admin.register(ArchiveLog)

@@ -1,7 +1,6 @@
 """Admin habits for big tables: no COUNT(*) of the table, joined foreign keys, indexed
 filters, no "show all"."""
 import json
-import re
 
 from django.contrib import admin
 from django.contrib.admin.options import ShowFacets
@@ -9,15 +8,18 @@ from django.core.paginator import Paginator
 from django.utils.functional import cached_property
 from django.utils.html import format_html
 
-# An id typed into a filter or the search box: ASCII digits only (str.isdigit() also takes
-# "²", which int() refuses) and no more than a bigint holds.
-ID = re.compile(r"[0-9]{1,18}")
+from integration.ids import parse_id
 
 
-def parse_id(value):
-    """The id `value` names, or None."""
-    value = (value or "").strip()
-    return int(value) if ID.fullmatch(value) else None
+class IdListFilter(admin.SimpleListFilter):
+    """A list filter on one foreign key (`field`), its choices an id each; a value that is not
+    an id filters nothing."""
+
+    field = ""
+
+    def queryset(self, request, queryset):
+        pk = parse_id(self.value())
+        return queryset if pk is None else queryset.filter(**{self.field: pk})
 
 
 def pretty_json(value, css_class=""):

@@ -4,7 +4,7 @@ from django import forms
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 
-BIGINT_MAX = 2 ** 63 - 1
+from integration.ids import BIGINT_MAX
 
 
 @extend_schema_field(OpenApiTypes.INT64)

@@ -11,7 +11,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
-from integration.admin.base import BigTableAdmin, parse_id, pretty_json
+from integration.admin.base import BigTableAdmin, IdListFilter, pretty_json
 
 from ..api.operations import MAX_BULK, repush
 from ..models import PushAttempt, PushConfig, PushRecord
@@ -21,21 +21,16 @@ from ..models.scope import restrict
 SEARCH_COLUMNS = ("receiver", "request_id", "event_id", "workflow_id")
 
 
-class ConfigFilter(admin.SimpleListFilter):
+class ConfigFilter(IdListFilter):
     """The configs the administrator may see (not a DISTINCT over the whole log)."""
 
     title = gettext_lazy("push config")
     parameter_name = "config"
+    field = "config_id"
 
     def lookups(self, request, model_admin):
         configs = restrict(PushConfig.objects.all(), request.user).order_by("system_name")
         return [(str(c.pk), str(c)) for c in configs]
-
-    def queryset(self, request, queryset):
-        value = self.value()
-        if parse_id(value) is not None:
-            return queryset.filter(config_id=parse_id(value))
-        return queryset
 
 
 class PushAttemptInline(admin.TabularInline):
