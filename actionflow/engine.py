@@ -128,7 +128,8 @@ def hand_over(run):
 class Heartbeat:
     """Renews the lease while one step runs, however long it takes (an HTTP step of 120 s, a
     called flow), so only a dead process ever loses its run. Beats are a third of the lease
-    apart; a beat that finds the run taken over marks `lost`."""
+    apart; a beat that finds the run taken over marks `lost`, and leaving the block then raises
+    LeaseLost (whatever the step did: the run is another execution's now)."""
 
     def __init__(self, run):
         self.run, self.lost = run, False
@@ -143,6 +144,8 @@ class Heartbeat:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
+        if self.lost:
+            raise LeaseLost()
 
     def _beat(self):
         from django.db import connection
@@ -257,12 +260,12 @@ def run_step(run, seq, step, runtime, previous, secrets):
             cls = get_step_class(step["kind"])
             runtime.context["now"] = timezone.now()
             settings_now = render(step.get("config") or {}, runtime.context)
-            with Heartbeat(run) as heartbeat:
+            with Heartbeat(run):
                 result = cls().run(settings_now, runtime)
-            if heartbeat.lost:
-                raise LeaseLost()
             failure = None
             break
+        except LeaseLost:  # not the step's failure: no retry, no log row of ours
+            raise
         except StepFailed as exc:
             failure = exc
         except (UnknownStep, EvaluationError) as exc:
@@ -275,10 +278,8 @@ def run_step(run, seq, step, runtime, previous, secrets):
         wait = int(step.get("retry_wait") or 0)
         if runtime.deadline is not None and time.monotonic() + wait >= runtime.deadline:
             break
-        with Heartbeat(run) as heartbeat:
+        with Heartbeat(run):
             time.sleep(wait)
-        if heartbeat.lost:
-            raise LeaseLost()
     if (failure is not None and failure.transient and runtime.deadline is not None
             and time.monotonic() >= runtime.deadline - 0.1):
         # The caller's time limit cut the step short, not the target: a worker tries it again

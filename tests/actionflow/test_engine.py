@@ -245,6 +245,16 @@ def test_a_long_step_keeps_its_lease_alive(settings):
     assert FlowRun.objects.get(pk=run.pk).lease_until > timezone.now() + timedelta(seconds=1)
 
 
+@pytest.mark.django_db(transaction=True)
+def test_leaving_a_step_whose_run_was_taken_over_raises_lease_lost(settings):
+    settings.FLOW_RUN_LEASE_SECONDS = 3
+    run = engine.start(branch_flow(), FlowRun.Trigger.API, {}, enqueue=False)
+    claimed = engine.claim(run.pk)
+    FlowRun.objects.filter(pk=run.pk).update(attempts=claimed.attempts + 1)  # another execution
+    with pytest.raises(engine.LeaseLost), engine.Heartbeat(claimed):
+        time.sleep(1.3)                           # the first beat finds the run taken over
+
+
 def test_pruning_deletes_old_finished_runs_only(settings):
     settings.FLOW_RUN_KEEP_DAYS = 7
     flow = branch_flow()
