@@ -28,9 +28,9 @@ from integration.models import InboundEvent
 from integration.signals import workflow_events_accepted
 
 from . import conf
-from .models import ArchiveJob, ArchiveLog, ArchiveScheme
+from .models import ArchiveJob, ArchiveScheme
 from .models.log import FINISHED_JOB
-from .service import Snapshot, Superseded, export, export_data, new_log, refuse
+from .service import Snapshot, Superseded, export, export_data, new_log, refuse, save_fenced
 from .vocabulary import JobStatus, LogTrigger, SchemeTrigger
 
 log = logging.getLogger(__name__)
@@ -175,9 +175,7 @@ def run_job(job_id):
             status, next_attempt_at = JobStatus.FAILED, None
             if not entry.permanent:
                 entry.message += " " + _("(gave up after %(n)d attempts)") % {"n": job.attempts}
-                if not ArchiveLog.objects.filter(fence, pk=entry.pk).update(
-                        message=entry.message):
-                    raise Superseded(job.pk)
+                save_fenced(entry, ["message"], fence)
         else:
             status = JobStatus.PENDING
             next_attempt_at = now + timedelta(seconds=backoff_seconds(job.attempts))

@@ -89,7 +89,7 @@ def new_log(scheme, request, trigger, data, operator="", rearchive_of=None):
                       data_source=data.source, source_event_id=data.source_event_id)
 
 
-def _write(entry, fields, fence):
+def save_fenced(entry, fields, fence):
     """Save `fields` of `entry`; with a fence (a condition on the row) only while it holds."""
     if fence is None:
         entry.save()
@@ -116,7 +116,7 @@ def start_log(scheme, request, trigger, data, operator="", rearchive_of=None, en
     entry.attempts += 1
     entry.created_at = entry.created_at or timezone.now()
     entry.finished_at = entry.duration_ms = None
-    _write(entry, START_FIELDS, fence)
+    save_fenced(entry, START_FIELDS, fence)
     return entry
 
 
@@ -135,7 +135,7 @@ def finish_log(entry, result, package=None, exported=None, started=None, fence=N
     entry.finished_at = timezone.now()
     if started is not None:
         entry.duration_ms = int((time.monotonic() - started) * 1000)
-    _write(entry, FINISH_FIELDS, fence)
+    save_fenced(entry, FINISH_FIELDS, fence)
     return entry
 
 

@@ -15,7 +15,7 @@ from ..hooks.errors import Refused
 from ..hooks.mapping import ACTIONS
 from ..models import CallbackLog, CallbackSource
 from ..secrets import mask
-from .base import ReadOnlyAdmin
+from .base import ReadOnlyAdmin, pretty_json
 
 # One admin action replays at most this many callbacks; select fewer, or use the API.
 MAX_REPLAY = 500
@@ -129,9 +129,7 @@ class CallbackLogAdmin(ReadOnlyAdmin):
 
     @admin.display(description=_("parameters"))
     def params_pretty(self, obj):
-        import json
-
-        return format_html("<pre>{}</pre>", json.dumps(obj.params, ensure_ascii=False, indent=2))
+        return pretty_json(obj.params)
 
     @admin.display(description=_("event ids"))
     def events(self, obj):
