@@ -295,18 +295,25 @@ def fire_date_flow(flow, now=None, limit=None):
     started = 0
     limit = limit or settings.FLOW_DATE_TRIGGER_BATCH
     for record in due_records(flow, now, limit):
-        key = f"{flow.record_kind}:{record.pk}"
-        try:
-            with transaction.atomic():
-                mark = TriggerMark.objects.create(flow=flow, key=key)
-                run = engine.start(flow, FlowRun.Trigger.DATE_FIELD, {
-                    "record_kind": flow.record_kind, "date_field": flow.date_field,
-                    "record": record_data(flow.record_kind, record)}, version=version)
-                TriggerMark.objects.filter(pk=mark.pk).update(run=run)
-        except IntegrityError:
-            continue  # another process fired it first
-        started += 1
+        run = fire_once(flow, f"{flow.record_kind}:{record.pk}", FlowRun.Trigger.DATE_FIELD, {
+            "record_kind": flow.record_kind, "date_field": flow.date_field,
+            "record": record_data(flow.record_kind, record)}, version=version)
+        started += run is not None
     return started
+
+
+def fire_once(flow, key, trigger, input_data, **start_options):
+    """Start a run of `flow` unless one was started for `key` before: the mark and the run are
+    written together, and a key marked already (another process, a redelivered task) gives
+    None."""
+    try:
+        with transaction.atomic():
+            mark = TriggerMark.objects.create(flow=flow, key=key)
+            run = engine.start(flow, trigger, input_data, **start_options)
+            TriggerMark.objects.filter(pk=mark.pk).update(run=run)
+            return run
+    except IntegrityError:
+        return None
 
 
 def fire_date_triggers(now=None):
@@ -329,12 +336,5 @@ def run_scheduled(flow_id, now=None):
     if flow is None or flow.current_version() is None:
         return None
     now = now or timezone.now()
-    try:
-        with transaction.atomic():
-            mark = TriggerMark.objects.create(
-                flow=flow, key="schedule:" + timezone.localtime(now).strftime("%Y-%m-%dT%H:%M"))
-            run = engine.start(flow, FlowRun.Trigger.SCHEDULE, {"fired_at": now})
-            TriggerMark.objects.filter(pk=mark.pk).update(run=run)
-            return run
-    except IntegrityError:
-        return None
+    return fire_once(flow, "schedule:" + timezone.localtime(now).strftime("%Y-%m-%dT%H:%M"),
+                     FlowRun.Trigger.SCHEDULE, {"fired_at": now})
