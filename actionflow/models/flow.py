@@ -112,9 +112,10 @@ class ActionFlow(models.Model):
 
         return PushConfig.objects.filter(push_type="esb", params__flow=name or self.name)
 
-    def esb_refusal(self):
-        """Why this flow may not stop being a called flow of its name, or None."""
-        names = list(self.esb_configs().values_list("system_name", flat=True)[:10])
+    def esb_refusal(self, name=None):
+        """Why this flow may not stop being a called flow of its name (or of `name`, the one
+        it had), or None."""
+        names = list(self.esb_configs(name).values_list("system_name", flat=True)[:10])
         if not names:
             return None
         return _("The ESB push configs %(configs)s run this flow: change their flow first.") % {
@@ -139,8 +140,8 @@ class ActionFlow(models.Model):
         if self.pk:
             before = ActionFlow.objects.filter(pk=self.pk).values("name", "trigger").first()
             if before and (before["name"] != self.name or self.trigger != self.Trigger.CALLED):
-                stored = ActionFlow(pk=self.pk, name=before["name"])
-                refusal = stored.esb_refusal() if before["trigger"] == self.Trigger.CALLED else None
+                refusal = (self.esb_refusal(before["name"])
+                           if before["trigger"] == self.Trigger.CALLED else None)
                 if refusal:
                     errors["name" if before["name"] != self.name else "trigger"] = refusal
         if self.secrets:

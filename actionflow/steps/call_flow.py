@@ -52,8 +52,8 @@ class CallFlow(Step):
         if child is not None and not child.finished:
             # Started by this step before the parent's worker was lost: finish it here, or
             # wait for the process that holds it.
-            child = engine.execute(child.pk, deadline=runtime.deadline) or child
-            child.refresh_from_db()
+            child = (engine.execute(child.pk, deadline=runtime.deadline)
+                     or FlowRun.objects.get(pk=child.pk))
             if not child.finished:
                 raise StepFailed(_("The called run #%(run)d is still going.") % {"run": child.pk},
                                  transient=True)
