@@ -188,8 +188,7 @@ def test_a_job_whose_worker_died_is_taken_again_by_the_sweeper(api, auto_scheme)
     job = ArchiveJob.objects.get()
     assert outbox.claim(job.pk)  # a worker took it and died
     assert outbox.run_job(job.pk) is None  # held by that worker
-    ArchiveJob.objects.filter(pk=job.pk).update(claimed_until=timezone.now()
-                                                - dt.timedelta(seconds=1))
+    expire_claim(job)
     with eager():
         assert outbox.sweep() == 1
     job.refresh_from_db()
@@ -200,13 +199,20 @@ class Killed(BaseException):
     """The worker process dying: nothing of the export's own error handling runs."""
 
 
+@pytest.fixture
+def http_scheme(workflow, receiver):
+    """The seed's moment, archived to the test's HTTP receiver."""
+    return make_scheme(workflow, http_target(receiver.url), trigger="moment", node_name="批准",
+                       moment="before")
+
+
 def expire_claim(job):
     ArchiveJob.objects.filter(pk=job.pk).update(
         claimed_until=timezone.now() - dt.timedelta(seconds=1))
 
 
 def test_a_worker_killed_mid_export_leaves_one_log_row_that_the_next_claim_reuses(
-        api, workflow, receiver, monkeypatch):
+        api, http_scheme, receiver, monkeypatch):
     from archiving.targets.http import HttpTarget
 
     real_judge = HttpTarget.judge
@@ -219,8 +225,6 @@ def test_a_worker_killed_mid_export_leaves_one_log_row_that_the_next_claim_reuse
         return real_judge(self, response)
 
     monkeypatch.setattr(HttpTarget, "judge", judge)
-    make_scheme(workflow, http_target(receiver.url), trigger="moment", node_name="批准",
-                moment="before")
     post_event(api, workflow_event("批准", moment="before"))
     job = ArchiveJob.objects.get()
     with pytest.raises(Killed):
@@ -239,7 +243,7 @@ def test_a_worker_killed_mid_export_leaves_one_log_row_that_the_next_claim_reuse
 
 
 def test_a_worker_that_outlived_its_lease_cannot_overwrite_the_takers_result(
-        api, workflow, receiver, monkeypatch):
+        api, http_scheme, receiver, monkeypatch):
     from archiving.targets.http import HttpTarget
 
     answers = iter([Answer(status=503, body="busy"), Answer(body={"code": "0"})])
@@ -256,8 +260,6 @@ def test_a_worker_that_outlived_its_lease_cannot_overwrite_the_takers_result(
         return real_judge(self, response)
 
     monkeypatch.setattr(HttpTarget, "judge", judge)
-    make_scheme(workflow, http_target(receiver.url), trigger="moment", node_name="批准",
-                moment="before")
     post_event(api, workflow_event("批准", moment="before"))
     job = ArchiveJob.objects.get()
     assert outbox.run_job(job.pk) is None  # its late 503 changes nothing
@@ -304,12 +306,10 @@ def test_a_job_lease_shorter_than_one_upload_is_refused(settings):
 
 
 def test_a_transient_failure_is_retried_with_backoff_on_the_same_log_row(
-        api, workflow, receiver, settings):
+        api, http_scheme, receiver, settings):
     settings.ARCHIVE_RETRY_BASE_SECONDS = 30
     answers = iter([Answer(status=503, body="busy"), Answer(body={"code": "0"})])
     receiver.answer = lambda got: next(answers)
-    make_scheme(workflow, http_target(receiver.url), trigger="moment", node_name="批准",
-                moment="before")
     post_event(api, workflow_event("批准", moment="before"))
     job = ArchiveJob.objects.get()
     before = timezone.now()
@@ -332,11 +332,9 @@ def test_a_transient_failure_is_retried_with_backoff_on_the_same_log_row(
     assert fields["request_id"] == "5001"
 
 
-def test_it_gives_up_after_the_last_attempt(api, workflow, receiver, settings):
+def test_it_gives_up_after_the_last_attempt(api, http_scheme, receiver, settings):
     settings.ARCHIVE_MAX_ATTEMPTS = 2
     receiver.answer = Answer(status=502)
-    make_scheme(workflow, http_target(receiver.url), trigger="moment", node_name="批准",
-                moment="before")
     post_event(api, workflow_event("批准", moment="before"))
     job = ArchiveJob.objects.get()
     outbox.run_job(job.pk)
@@ -348,10 +346,8 @@ def test_it_gives_up_after_the_last_attempt(api, workflow, receiver, settings):
     assert "gave up after 2 attempts" in entry.message
 
 
-def test_a_permanent_failure_is_not_retried(api, workflow, receiver):
+def test_a_permanent_failure_is_not_retried(api, http_scheme, receiver):
     receiver.answer = Answer(status=400, body={"msg": "bad"})
-    make_scheme(workflow, http_target(receiver.url), trigger="moment", node_name="批准",
-                moment="before")
     post_event(api, workflow_event("批准", moment="before"))
     job = outbox.run_job(ArchiveJob.objects.get().pk)
     assert job.status == "failed" and job.next_attempt_at is None
