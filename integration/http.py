@@ -33,9 +33,8 @@ from requests.utils import check_header_validity, get_netrc_auth, to_native_stri
 # (`Http_Proxy`) is honoured by urllib too, but only as the session first found it.
 ENVIRONMENT = ("http_proxy", "HTTP_PROXY", "https_proxy", "HTTPS_PROXY", "all_proxy",
                "ALL_PROXY", "no_proxy", "NO_PROXY", "REQUEST_METHOD", "REQUESTS_CA_BUNDLE",
-               "CURL_CA_BUNDLE")
-# And where requests looks for a netrc file.
-NETRC_ENVIRONMENT = ("NETRC", "HOME")
+               "CURL_CA_BUNDLE",
+               "NETRC", "HOME")  # where requests looks for a netrc file
 # Origins (and URLs) remembered per session; a session calling more is a session calling
 # anything, and starts over.
 ORIGINS = 256
@@ -49,12 +48,15 @@ class Session(requests.Session):
         self._urls = {}
 
     def merge_environment_settings(self, url, proxies, stream, verify, cert):
+        return self._settings(url, proxies, stream, verify, cert, _environment())
+
+    def _settings(self, url, proxies, stream, verify, cert, environment):
         if proxies or not self.trust_env:  # per-call proxies: requests merges them itself
             return super().merge_environment_settings(url, proxies, stream, verify, cert)
         parts = urlsplit(url)
         try:
             key = (parts.scheme, parts.netloc, stream, verify, cert, self.stream, self.verify,
-                   self.cert, tuple(self.proxies.items()), _environment(ENVIRONMENT))
+                   self.cert, tuple(self.proxies.items()), environment)
             settings = self._environment.get(key)
         except TypeError:  # an unhashable setting: nothing to remember it by
             return super().merge_environment_settings(url, proxies, stream, verify, cert)
@@ -67,19 +69,20 @@ class Session(requests.Session):
     def request(self, method, url, params=None, data=None, headers=None, cookies=None,
                 files=None, auth=None, timeout=None, allow_redirects=True, proxies=None,
                 hooks=None, stream=None, verify=None, cert=None, json=None):
+        environment = _environment()  # read once for the proxies and netrc of this call
         prepared = self._prepare_plain(method, url, params, data, headers, cookies, files,
-                                       auth, hooks, json)
+                                       auth, hooks, json, environment)
         if prepared is None:
             return super().request(method, url, params, data, headers, cookies, files, auth,
                                    timeout, allow_redirects, proxies, hooks, stream, verify,
                                    cert, json)
-        settings = self.merge_environment_settings(prepared.url, proxies or {}, stream,
-                                                   verify, cert)
+        settings = self._settings(prepared.url, proxies or {}, stream, verify, cert,
+                                  environment)
         return self._send_plain(prepared, timeout=timeout, allow_redirects=allow_redirects,
                                 **settings)
 
     def _prepare_plain(self, method, url, params, data, headers, cookies, files, auth, hooks,
-                       json):
+                       json, environment):
         """The PreparedRequest requests would build, or None for a call that needs requests'
         own preparation (cookies, auth, files, hooks, query params, form or streamed data, a
         URL it cannot parse or that carries credentials)."""
@@ -90,7 +93,7 @@ class Session(requests.Session):
                 or not isinstance(url, str) or not isinstance(method, str)):
             return None
         plain_url = self._plain_url(url)
-        if plain_url is None or (self.trust_env and self._netrc_auth(plain_url)):
+        if plain_url is None or (self.trust_env and self._netrc_auth(plain_url, environment)):
             return None
         prepared = PreparedRequest()
         prepared.method = method.upper()
@@ -167,17 +170,16 @@ class Session(requests.Session):
             self._urls[url] = plain
         return plain
 
-    def _netrc_auth(self, url):
-        parts = urlsplit(url)
-        key = (parts.hostname, _environment(NETRC_ENVIRONMENT))
+    def _netrc_auth(self, url, environment):
+        key = (urlsplit(url).hostname, environment)
         if key not in self._netrc:
             _bound(self._netrc)
             self._netrc[key] = get_netrc_auth(url)
         return self._netrc[key]
 
 
-def _environment(names):
-    return tuple(map(os.environ.get, names))
+def _environment():
+    return tuple(map(os.environ.get, ENVIRONMENT))
 
 
 def _bound(cache):
