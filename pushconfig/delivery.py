@@ -120,19 +120,26 @@ def transport_for(config):
     return cls(config, config.get_params(), session_for(config))
 
 
-def next_batch(config_id, lane, size):
+def next_batch(config_id, lane, size, after=0):
     """The oldest due records of a lane (or lanes), at most one per key, and none of a key
     that still has an earlier open record anywhere — waiting for a retry, or in another lane
-    after the lane count changed — so each key's records reach the target in order."""
+    after the lane count changed — so each key's records reach the target in order.
+
+    Returns (records, resume): no due record at or below `resume` was left behind, so the
+    same task's next call looks above it. Without that bound every call scanned again past
+    the records the task had finished, whose index entries stay until vacuum: on a backlog
+    each batch got slower and the drain grew as N² (worse when the table's statistics still
+    say "all pending": PostgreSQL then walks the primary key there, row by row). A retry
+    that comes due below the bound waits for the lane's next task (the sweeper's)."""
     now = timezone.now()
     # The window is read as ids and keys only: it is 4 batches long, and building whole
     # records (payloads decoded) for the three quarters left behind was wasted work.
     window = [(pk, (request_id, receiver, identity)) for pk, request_id, receiver, identity
               in open_records(config_id, lane).filter(
-                  Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now)).order_by("id")
-              .values_list("id", "request_id", "receiver", "identity")[: size * 4]]
+                  Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now), id__gt=after)
+              .order_by("id").values_list("id", "request_id", "receiver", "identity")[: size * 4]]
     if not window:
-        return []
+        return [], after
     keys = {key for _pk, key in window}
     first_open = {}
     for pk, *key in open_records(config_id).filter(
@@ -141,17 +148,20 @@ def next_batch(config_id, lane, size):
         key = tuple(key)
         if key in keys and pk < first_open.get(key, pk + 1):
             first_open[key] = pk
-    taken, seen = [], set()
+    taken, seen, left = [], set(), None
     for pk, key in window:
+        if len(taken) >= size:
+            left = left or pk
+            break
         if key in seen or first_open.get(key, pk) < pk:
             seen.add(key)
+            left = left or pk
             continue
         seen.add(key)
         taken.append(pk)
-        if len(taken) >= size:
-            break
+    resume = left - 1 if left else window[-1][0]
     # Still open (the lane's lease keeps other workers away, not the admin or cleanup).
-    return list(open_records(config_id).filter(id__in=taken).order_by("id"))
+    return list(open_records(config_id).filter(id__in=taken).order_by("id")), resume
 
 
 def lease():
@@ -201,6 +211,7 @@ def run_lane(config_id, lane, budget_seconds=30.0):
     run = LaneRun()
     deadline = timezone.now() + timedelta(seconds=budget_seconds)
     heartbeat = _Heartbeat(config_id, lanes, holder)
+    after = 0
     try:
         config = PushConfig.objects.filter(pk=config_id, enabled=True).first()
         if config is None:
@@ -218,20 +229,25 @@ def run_lane(config_id, lane, budget_seconds=30.0):
             if admitted == breaker.WAIT:
                 break  # fused: the records wait as they are; a probe will come
             probing = admitted == breaker.PROBE
-            batch = next_batch(config_id, lane, 1 if probing else transport.batch_size)
+            batch, after = next_batch(config_id, lane, 1 if probing else transport.batch_size,
+                                      after)
             if not batch:
                 if probing:
                     breaker.give_back_probe(config)
                 break
             results = send_batch(config, transport, batch, heartbeat)
             breaker.record(config, results, probing)
-            run.sent += sum(r.error_class != NOT_SENT for r in results)
+            untried = [r.pk for r, result in zip(batch, results, strict=True)
+                       if result.error_class == NOT_SENT]
+            if untried:  # the batch stopped early: what it did not try is open again
+                after = min(after, untried[0] - 1)
+            run.sent += len(results) - len(untried)
             if not heartbeat.held:
                 break  # our lease was taken over: the new holder goes on
     finally:
         _release(config_id, lanes, holder)
     # Work that arrived while we held the lane found it busy: pick it up now.
-    run.more = run.more or (run.sent > 0 and bool(next_batch(config_id, lane, 1)))
+    run.more = run.more or (run.sent > 0 and bool(next_batch(config_id, lane, 1, after)[0]))
     return run
 
 

@@ -203,9 +203,9 @@ def test_it_enqueues_delivery_when_the_inbox_transaction_commits(api, receiver, 
 
 def test_it_keeps_accepted_work_when_the_broker_is_down_and_the_sweeper_sends_it(
         api, receiver, django_capture_on_commit_callbacks):
-    from config.celery import app
-
     import time
+
+    from config.celery import app
 
     make_config(receiver.url)
     real_url = app.conf.broker_url
@@ -281,3 +281,51 @@ def test_an_answer_that_breaks_off_is_transient_and_retried(api, receiver):
     assert (record.outcome, record.permanent) == ("failed", False)
     assert record.next_attempt_at is not None
     assert "broke off" in record.reason
+
+
+def test_a_tasks_next_window_starts_above_what_it_finished_and_leaves_nothing_behind(
+        api, receiver, settings):
+    """next_batch's resume bound: every open, due record at or below it was taken."""
+    settings.PUSH_LANES = 1
+    config = make_config(receiver.url)
+    events = [todo(n % 50, request_id=str(2000 + n % 7), receiver=f"u{n % 3}")
+              for n in range(40)]
+    post(api, *events)
+    blocked = PushRecord.objects.filter(config=config).order_by("id")[3]
+    PushRecord.objects.filter(pk=blocked.pk).update(
+        outcome="failed", next_attempt_at=timezone.now() + timedelta(hours=1))
+    taken_ids, after = set(), 0
+    while True:
+        batch, after = delivery.next_batch(config.pk, 0, 4, after)
+        if not batch:
+            break
+        taken_ids |= {r.pk for r in batch}
+        due_below = set(delivery.open_records(config.pk).filter(
+            next_attempt_at__isnull=True, id__lte=after).values_list("id", flat=True))
+        assert due_below <= taken_ids
+        PushRecord.objects.filter(pk__in=[r.pk for r in batch]).update(outcome="success")
+    left = PushRecord.objects.filter(config=config).exclude(outcome="success")
+    assert all(r.key == blocked.key for r in left)  # only the key held behind its retry
+    assert left.filter(pk=blocked.pk).exists() and left.count() > 1
+
+
+def test_records_a_batch_stopped_before_are_sent_by_the_same_task(api, receiver, settings,
+                                                                   monkeypatch):
+    from pushconfig.transports.base import Transport, not_sent
+
+    settings.PUSH_LANES = 1
+    config = make_config(receiver.url)
+    post(api, *[todo(n, request_id=str(3000 + n)) for n in range(6)])
+    real, calls = Transport.send, []
+
+    def first_batch_stops_half_way(self, items, keep_going=None):
+        calls.append(len(items))
+        if len(calls) == 1:
+            return real(self, items[:3], keep_going) + [not_sent() for _ in items[3:]]
+        return real(self, items, keep_going)
+
+    monkeypatch.setattr(Transport, "send", first_batch_stops_half_way)
+    run = delivery.run_lane(config.pk, 0)
+    assert calls == [6, 3] and run.sent == 6
+    assert set(PushRecord.objects.values_list("outcome", flat=True)) == {"success"}
+    assert [r.json()["flowid"] for r in receiver.requests] == [str(3000 + n) for n in range(6)]
