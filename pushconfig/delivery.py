@@ -23,7 +23,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from integration.http import Session
-from integration.inbox import update_rows
+from integration.inbox import bulk_insert, update_rows
 
 from . import breaker
 from .items import build_items
@@ -274,7 +274,7 @@ def send_batch(config, transport, records, keep_going=None):
     now = timezone.now()
     items, refused = build_items(config, records)
     attempts = [PushAttempt(record=r, number=r.attempts + 1, started_at=now) for r in records]
-    PushAttempt.objects.bulk_create(attempts)
+    bulk_insert(PushAttempt, attempts)  # COPY, ids from the sequence: needed to finish them
     for record in records:
         record.attempts += 1
     update_rows(PushRecord, records, ["attempts"])

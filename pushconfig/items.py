@@ -18,8 +18,10 @@ def build_items(config, records, addresses=None):
     once for the batch; `addresses` (a BoundAddresses) is given by the preview."""
     if addresses is None:
         addresses = BoundAddresses.for_config(config)
-    logins = {r.receiver for r in records} | {r.creator for r in records if r.creator}
-    persons = {p.login_id: p for p in Person.objects.filter(login_id__in=logins)}
+    persons = {}
+    if config.person_mapping != PersonMapping.LOGIN_ID:  # login ids pass through unread
+        logins = {r.receiver for r in records} | {r.creator for r in records if r.creator}
+        persons = {p.login_id: p for p in Person.objects.filter(login_id__in=logins)}
     names = dict(Workflow.objects.filter(workflow_id__in={r.workflow_id for r in records})
                  .values_list("workflow_id", "name"))
     items, refused = [], {}
