@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Q
+from django.db import connection
+from django.db.models import F, Lookup, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -120,6 +121,32 @@ def transport_for(config):
     return cls(config, config.get_params(), session_for(config))
 
 
+class _AnyOf(Lookup):
+    """`column = ANY(array)`: PostgreSQL does not fold it to a constant, as it does `= 1`."""
+
+    lookup_name = "any_of"
+    prepare_rhs = False
+
+    def as_sql(self, compiler, connection):
+        lhs, params = self.process_lhs(compiler, connection)
+        return f"{lhs} = ANY(%s)", [*params, list(self.rhs)]
+
+
+def _queue(config_id, lane):
+    """A lane's open records, oldest first.
+
+    On PostgreSQL, for one lane, ordered by (config, lane, id) — the open-queue index's own
+    order — with the config matched as `= ANY(array)`: with plain equalities both are
+    constants, the order is just `id`, and the planner may walk the primary key instead,
+    filtering every finished record of every lane, whenever the table's statistics are older
+    than the backlog (a just-ingested burst, a catch-up after an outage): tens of
+    milliseconds per batch instead of one."""
+    if connection.vendor != "postgresql" or isinstance(lane, list | tuple):
+        return open_records(config_id, lane).order_by("id")
+    return PushRecord.objects.filter(OPEN, _AnyOf(F("config_id"), [config_id]), lane=lane
+                                     ).order_by("config_id", "lane", "id")
+
+
 def next_batch(config_id, lane, size, after=0):
     """The oldest due records of a lane (or lanes), at most one per key, and none of a key
     that still has an earlier open record anywhere — waiting for a retry, or in another lane
@@ -135,9 +162,9 @@ def next_batch(config_id, lane, size, after=0):
     # The window is read as ids and keys only: it is 4 batches long, and building whole
     # records (payloads decoded) for the three quarters left behind was wasted work.
     window = [(pk, (request_id, receiver, identity)) for pk, request_id, receiver, identity
-              in open_records(config_id, lane).filter(
+              in _queue(config_id, lane).filter(
                   Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now), id__gt=after)
-              .order_by("id").values_list("id", "request_id", "receiver", "identity")[: size * 4]]
+              .values_list("id", "request_id", "receiver", "identity")[: size * 4]]
     if not window:
         return [], after
     keys = {key for _pk, key in window}

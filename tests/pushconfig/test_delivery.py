@@ -329,3 +329,19 @@ def test_records_a_batch_stopped_before_are_sent_by_the_same_task(api, receiver,
     assert calls == [6, 3] and run.sent == 6
     assert set(PushRecord.objects.values_list("outcome", flat=True)) == {"success"}
     assert [r.json()["flowid"] for r in receiver.requests] == [str(3000 + n) for n in range(6)]
+
+
+@pytest.mark.postgres_only
+def test_the_window_walks_the_open_queue_even_when_statistics_say_all_is_pending(receiver):
+    """Statistics taken while a burst was all pending made PostgreSQL walk the primary key
+    past every finished record for each batch; the window must use the open-queue index."""
+    from bench.seed import records  # SQL generate_series: 40,000 rows in a second
+
+    config = make_config(receiver.url)
+    records(config.pk, 40_000, "burst", outcome="'pending'")  # and ANALYZE, all pending
+    PushRecord.objects.filter(config=config, id__lte=PushRecord.objects.order_by("id")
+                              .values_list("id", flat=True)[29_999]).update(outcome="success")
+    window = delivery._queue(config.pk, 3).values_list("id", flat=True)[:400]
+    assert "push_open_queue" in window.explain()
+    assert list(window) == list(PushRecord.objects.filter(
+        config=config, lane=3, outcome="pending").order_by("id").values_list("id", flat=True)[:400])
