@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import F, Lookup, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
@@ -300,11 +300,19 @@ class _Heartbeat:
 def send_batch(config, transport, records, keep_going=None):
     now = timezone.now()
     items, refused = build_items(config, records)
-    attempts = [PushAttempt(record=r, number=r.attempts + 1, started_at=now) for r in records]
-    bulk_insert(PushAttempt, attempts)  # COPY, ids from the sequence: needed to finish them
+    # The attempt row written before the call is the trace a crash leaves; the record counts
+    # it when the answer is written (one UPDATE of the record per try, not two: each writes
+    # a new version into all of its 13 indexes). An attempt a crash left open counts as
+    # tried: past its number here, and for its record when the sweeper closes it.
+    interrupted = {}
+    for record_id, number in PushAttempt.objects.filter(
+            record_id__in=[r.pk for r in records], finished_at__isnull=True).values_list(
+            "record_id", "number"):
+        interrupted[record_id] = max(number, interrupted.get(record_id, 0))
     for record in records:
-        record.attempts += 1
-    update_rows(PushRecord, records, ["attempts"])
+        record.attempts = max(record.attempts, interrupted.get(record.pk, 0)) + 1
+    attempts = [PushAttempt(record=r, number=r.attempts, started_at=now) for r in records]
+    bulk_insert(PushAttempt, attempts)  # COPY, ids from the sequence: needed to finish them
 
     results = dict(refused)
     sendable = [item for item in items if item.record_id not in results]
@@ -355,14 +363,13 @@ def finish(records, attempts, results):
                 backoff_seconds(record.attempts), result.retry_after or 0))
     if untried:  # the batch stopped before them: as if they had never been taken
         PushAttempt.objects.filter(pk__in=[a.pk for _r, a in untried]).delete()
-        PushRecord.objects.bulk_update([r for r, _a in untried], ["attempts"])
         skip = {r.pk for r, _a in untried}
         records = [r for r in records if r.pk not in skip]
         attempts = [a for a in attempts if a.record_id not in skip]
     update_rows(PushAttempt, attempts, ["finished_at", "outcome", "http_status", "duration_ms",
                                         "error_class", "request", "response"])
-    update_rows(PushRecord, records, ["outcome", "reason", "permanent", "next_attempt_at",
-                                      "pushed_at"])
+    update_rows(PushRecord, records, ["attempts", "outcome", "reason", "permanent",
+                                      "next_attempt_at", "pushed_at"])
 
 
 def backoff_seconds(attempts):
@@ -375,8 +382,7 @@ def sweep():
     """Re-enqueue lanes with due work that no worker holds: after a broker outage, a worker
     crash, or a retry coming due. Also closes attempts a crash left open."""
     now = timezone.now()
-    PushAttempt.objects.filter(finished_at__isnull=True, started_at__lt=now - lease()).update(
-        finished_at=now, outcome=Outcome.FAILED, error_class="Interrupted")
+    close_interrupted(now)
     fused = Breaker.objects.exclude(state=Breaker.State.CLOSED).filter(probe_at__gt=now)
     due = PushRecord.objects.filter(config__enabled=True).exclude(
         config_id__in=fused.values("config_id")).filter(
@@ -389,3 +395,17 @@ def sweep():
     return len(pairs)
 
 
+def close_interrupted(now):
+    """Close the attempts a crash left open (older than a lease: no worker is on them) as
+    failed, and count them on their records, which learn of a try only from its answer."""
+    with transaction.atomic():
+        stale = list(PushAttempt.objects.select_for_update(skip_locked=True).filter(
+            finished_at__isnull=True, started_at__lt=now - lease()).values_list(
+            "pk", "record_id", "number"))
+        PushAttempt.objects.filter(pk__in=[pk for pk, _r, _n in stale]).update(
+            finished_at=now, outcome=Outcome.FAILED, error_class="Interrupted")
+        counted = {}
+        for _pk, record_id, number in stale:
+            counted[record_id] = max(number, counted.get(record_id, 0))
+        for record_id, number in counted.items():
+            PushRecord.objects.filter(pk=record_id, attempts__lt=number).update(attempts=number)

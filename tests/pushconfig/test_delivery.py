@@ -234,8 +234,8 @@ def test_the_sweeper_closes_attempts_a_crash_left_open_and_retries_their_records
     config = make_config(receiver.url)
     post(api, todo(1))
     record = PushRecord.objects.get()
-    record.attempts = 1
-    record.save()
+    # What a worker dying mid-call leaves: the attempt row, open; the record counts a try
+    # only when its answer is written.
     PushAttempt.objects.create(record=record, number=1,
                                started_at=timezone.now() - timedelta(minutes=10))
     from config.celery import app
@@ -246,11 +246,39 @@ def test_the_sweeper_closes_attempts_a_crash_left_open_and_retries_their_records
     finally:
         app.conf.task_always_eager = False
     first, second = PushAttempt.objects.filter(record=record).order_by("number")
-    assert (first.outcome, first.error_class) == ("failed", "Interrupted")
-    assert second.outcome == "success"
+    assert (first.number, first.outcome, first.error_class) == (1, "failed", "Interrupted")
+    assert (second.number, second.outcome) == (2, "success")
     record.refresh_from_db()
     assert (record.outcome, record.attempts) == ("success", 2)
     assert config.records.count() == 1
+
+
+def test_a_try_a_crash_left_open_counts_whether_the_sweeper_or_a_worker_comes_first(
+        api, receiver):
+    config = make_config(receiver.url)
+    post(api, todo(1))
+    record = PushRecord.objects.get()
+    PushAttempt.objects.create(record=record, number=1,
+                               started_at=timezone.now() - timedelta(minutes=10))
+    deliver_all(config)  # a worker takes the record before the sweeper closed the attempt
+    record.refresh_from_db()
+    assert (record.outcome, record.attempts) == ("success", 2)
+    delivery.close_interrupted(timezone.now())
+    record.refresh_from_db()
+    assert record.attempts == 2
+    assert list(PushAttempt.objects.filter(record=record).order_by("number").values_list(
+        "number", "error_class")) == [(1, "Interrupted"), (2, "")]
+
+    post(api, todo(2, request_id="1002"))  # and the other way round: a crash, then the sweeper
+    other = PushRecord.objects.get(request_id="1002")
+    PushAttempt.objects.create(record=other, number=1,
+                               started_at=timezone.now() - timedelta(minutes=10))
+    delivery.close_interrupted(timezone.now())
+    other.refresh_from_db()
+    assert (other.outcome, other.attempts) == ("pending", 1)
+    deliver_all(config)
+    assert list(PushAttempt.objects.filter(record=other).order_by("number").values_list(
+        "number", "outcome")) == [(1, "failed"), (2, "success")]
 
 
 def test_an_answer_that_breaks_off_is_transient_and_retried(api, receiver):
