@@ -27,7 +27,7 @@ from requests.hooks import default_hooks
 from requests.models import PreparedRequest, complexjson
 from requests.sessions import preferred_clock
 from requests.structures import CaseInsensitiveDict
-from requests.utils import check_header_validity, get_netrc_auth, to_native_string
+from requests.utils import check_header_validity, get_netrc_auth
 
 # The variables requests and urllib read for http(s) URLs. A mixed-case spelling
 # (`Http_Proxy`) is honoured by urllib too, but only as the session first found it.
@@ -98,14 +98,16 @@ class Session(requests.Session):
         prepared = PreparedRequest()
         prepared.method = method.upper()
         prepared.url = plain_url
-        merged = CaseInsensitiveDict(self.headers)
+        prepared.headers = merged = CaseInsensitiveDict(self.headers)
         if headers:
             merged.update(headers)
-        prepared.headers = CaseInsensitiveDict()
-        for name, value in merged.items():
-            if value is not None:
+        for name, value in list(merged.items()):
+            if not isinstance(name, str):  # bytes: requests converts them
+                return None
+            if value is None:
+                del merged[name]
+            else:
                 check_header_validity((name, value))
-                prepared.headers[to_native_string(name)] = value
         body, content_type = None, None
         if not data and json is not None:
             content_type = "application/json"

@@ -118,6 +118,7 @@ CALLS = [
     ("POST", "/api/todo", {}),
     ("POST", "/api/todo", {"headers": {"User-Agent": None, "Accept": "application/json"}}),
     ("POST", "/api/todo", {"headers": {"content-length": "0"}}),
+    ("POST", "/api/todo", {"headers": {b"X-Bytes": b"1"}}),
     ("PUT", "/api/todo/1", {"data": b"<x/>", "headers": {"Content-Type": "text/xml"}}),
     ("PATCH", "/api/todo/1", {"json": {"viewed": True}}),
     ("DELETE", "/api/todo/1", {}),
