@@ -13,6 +13,7 @@ batch for them instead of one per lane.
 import logging
 import uuid
 import zlib
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -277,7 +278,8 @@ def run_lane(config_id, lane, budget_seconds=30.0):
     finally:
         _release(config_id, lanes, holder)
     # Work that arrived while we held the lane found it busy: pick it up now.
-    run.more = run.more or (run.sent > 0 and bool(next_batch(config_id, lane, 1, after)[0]))
+    # From the start of the lane: a record re-pushed meanwhile may sit below the bound.
+    run.more = run.more or (run.sent > 0 and bool(next_batch(config_id, lane, 1)[0]))
     return run
 
 
@@ -304,16 +306,11 @@ def send_batch(config, transport, records, keep_going=None):
     now = timezone.now()
     items, refused = build_items(config, records)
     # The attempt row written before the call is the trace a crash leaves; the record counts
-    # it when the answer is written (one UPDATE of the record per try, not two: each writes
-    # a new version into all of its 13 indexes). An attempt a crash left open counts as
-    # tried: past its number here, and for its record when the sweeper closes it.
-    interrupted = {}
-    for record_id, number in PushAttempt.objects.filter(
-            record_id__in=[r.pk for r in records], finished_at__isnull=True).values_list(
-            "record_id", "number"):
-        interrupted[record_id] = max(number, interrupted.get(record_id, 0))
+    # the try when the answer is written (one UPDATE of the record per try, not two: each
+    # writes a new version into all of its 13 indexes), or the sweeper counts it when it
+    # closes an attempt a crash left open.
     for record in records:
-        record.attempts = max(record.attempts, interrupted.get(record.pk, 0)) + 1
+        record.attempts += 1
     attempts = [PushAttempt(record=r, number=r.attempts, started_at=now) for r in records]
     bulk_insert(PushAttempt, attempts)  # COPY, ids from the sequence: needed to finish them
 
@@ -399,16 +396,22 @@ def sweep():
 
 
 def close_interrupted(now):
-    """Close the attempts a crash left open (older than a lease: no worker is on them) as
-    failed, and count them on their records, which learn of a try only from its answer."""
+    """Close, as failed, the attempts a crash left open — older than a lease, on a lane no
+    worker holds (a batch to a slow target can outlast a lease; its worker renews the lane's)
+    — and count each as a try of its record, which learns of a try only from its answer.
+
+    A worker that took the record again before this ran numbered its try as the one that
+    was cut short; the count is still right (this adds the lost one). A re-push in between
+    spends one try of its fresh budget on the crash."""
+    busy = set(DeliveryLane.objects.filter(leased_until__gt=now).values_list("config_id", "lane"))
     with transaction.atomic():
-        stale = list(PushAttempt.objects.select_for_update(skip_locked=True).filter(
-            finished_at__isnull=True, started_at__lt=now - lease()).values_list(
-            "pk", "record_id", "number"))
-        PushAttempt.objects.filter(pk__in=[pk for pk, _r, _n in stale]).update(
+        stale = [(pk, record_id) for pk, record_id, config_id, lane in
+                 PushAttempt.objects.select_for_update(skip_locked=True, of=("self",)).filter(
+                     finished_at__isnull=True, started_at__lt=now - lease()).values_list(
+                     "pk", "record_id", "record__config_id", "record__lane")
+                 if (config_id, lane) not in busy]
+        PushAttempt.objects.filter(pk__in=[pk for pk, _r in stale]).update(
             finished_at=now, outcome=Outcome.FAILED, error_class="Interrupted")
-        counted = {}
-        for _pk, record_id, number in stale:
-            counted[record_id] = max(number, counted.get(record_id, 0))
-        for record_id, number in counted.items():
-            PushRecord.objects.filter(pk=record_id, attempts__lt=number).update(attempts=number)
+        lost = Counter(record_id for _pk, record_id in stale)
+        for record_id, count in lost.items():
+            PushRecord.objects.filter(pk=record_id).update(attempts=F("attempts") + count)

@@ -262,12 +262,12 @@ def test_a_try_a_crash_left_open_counts_whether_the_sweeper_or_a_worker_comes_fi
                                started_at=timezone.now() - timedelta(minutes=10))
     deliver_all(config)  # a worker takes the record before the sweeper closed the attempt
     record.refresh_from_db()
-    assert (record.outcome, record.attempts) == ("success", 2)
+    assert (record.outcome, record.attempts) == ("success", 1)
     delivery.close_interrupted(timezone.now())
     record.refresh_from_db()
-    assert record.attempts == 2
-    assert list(PushAttempt.objects.filter(record=record).order_by("number").values_list(
-        "number", "error_class")) == [(1, "Interrupted"), (2, "")]
+    assert record.attempts == 2  # two tries: the one cut short and the one answered
+    assert list(PushAttempt.objects.filter(record=record).order_by("id").values_list(
+        "number", "error_class")) == [(1, "Interrupted"), (1, "")]
 
     post(api, todo(2, request_id="1002"))  # and the other way round: a crash, then the sweeper
     other = PushRecord.objects.get(request_id="1002")
@@ -279,6 +279,47 @@ def test_a_try_a_crash_left_open_counts_whether_the_sweeper_or_a_worker_comes_fi
     deliver_all(config)
     assert list(PushAttempt.objects.filter(record=other).order_by("number").values_list(
         "number", "outcome")) == [(1, "failed"), (2, "success")]
+
+
+def test_the_sweeper_leaves_the_attempts_of_a_batch_that_outlasts_a_lease_alone(
+        api, receiver):
+    """A batch to a slow target can take longer than a lease; its worker keeps the lane's
+    lease renewed, so its attempts are not a crash's and its records are not charged."""
+    config = make_config(receiver.url)
+    post(api, todo(1))
+    record = PushRecord.objects.get()
+    started = timezone.now() - timedelta(minutes=10)
+    attempt = PushAttempt.objects.create(record=record, number=1, started_at=started)
+    DeliveryLane.objects.create(config=config, lane=record.lane, holder="worker-1",
+                                leased_until=timezone.now() + timedelta(seconds=60))
+    delivery.close_interrupted(timezone.now())
+    attempt.refresh_from_db()
+    record.refresh_from_db()
+    assert (attempt.finished_at, record.attempts) == (None, 0)
+    DeliveryLane.objects.filter(config=config).update(leased_until=timezone.now())  # it died
+    delivery.close_interrupted(timezone.now())
+    attempt.refresh_from_db()
+    record.refresh_from_db()
+    assert (attempt.error_class, record.attempts) == ("Interrupted", 1)
+
+
+def test_a_record_re_pushed_below_a_tasks_bound_is_picked_up_when_the_task_ends(
+        api, receiver, settings, monkeypatch):
+    settings.PUSH_LANES = 1
+    config = make_config(receiver.url)
+    post(api, *[todo(n, request_id=str(5000 + n)) for n in range(3)])
+    deliver_all(config)
+    first = PushRecord.objects.order_by("id").first()
+    post(api, todo(9, request_id="5009"))
+    real = delivery.send_batch
+
+    def re_push_the_first_meanwhile(*args, **kwargs):
+        PushRecord.objects.filter(pk=first.pk).update(outcome="pending")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(delivery, "send_batch", re_push_the_first_meanwhile)
+    run = delivery.run_lane(config.pk, 0)
+    assert run.sent == 1 and run.more  # the task's enqueue found the lane busy: go again
 
 
 def test_an_answer_that_breaks_off_is_transient_and_retried(api, receiver):
