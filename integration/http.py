@@ -93,7 +93,7 @@ class Session(requests.Session):
                 or not isinstance(url, str) or not isinstance(method, str)):
             return None
         plain_url = self._plain_url(url)
-        if plain_url is None or (self.trust_env and self._netrc_auth(plain_url, environment)):
+        if plain_url is None or (self.trust_env and self._netrc_auth(url, environment)):
             return None
         prepared = PreparedRequest()
         prepared.method = method.upper()
@@ -114,7 +114,7 @@ class Session(requests.Session):
             try:
                 body = complexjson.dumps(json, allow_nan=False)
             except ValueError as exc:
-                raise InvalidJSONError(exc, request=prepared) from None
+                raise InvalidJSONError(exc, request=prepared)  # chained, as requests does
             if not isinstance(body, bytes):
                 body = body.encode("utf-8")
         elif data:
@@ -173,6 +173,7 @@ class Session(requests.Session):
         return plain
 
     def _netrc_auth(self, url, environment):
+        """requests' netrc lookup for the URL as given (its host as written), once."""
         key = (urlsplit(url).hostname, environment)
         if key not in self._netrc:
             _bound(self._netrc)

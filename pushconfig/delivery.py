@@ -413,5 +413,8 @@ def close_interrupted(now):
         PushAttempt.objects.filter(pk__in=[pk for pk, _r in stale]).update(
             finished_at=now, outcome=Outcome.FAILED, error_class="Interrupted")
         lost = Counter(record_id for _pk, record_id in stale)
+        by_count = {}  # one UPDATE per count (almost always just 1), not one per record
         for record_id, count in lost.items():
-            PushRecord.objects.filter(pk=record_id).update(attempts=F("attempts") + count)
+            by_count.setdefault(count, []).append(record_id)
+        for count, record_ids in by_count.items():
+            PushRecord.objects.filter(pk__in=record_ids).update(attempts=F("attempts") + count)
