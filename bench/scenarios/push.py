@@ -24,8 +24,12 @@ def run_console(ctx, n, tag, profile=False):
         profiler = Profiler(ctx.profile_dir, f"push-workers-{n}", workers.pids()) if profile else None
         started = time.time()
         ingest_s, _calls = Ingest(ctx.web.url, ctx.token).run(payloads, threads=2)
-        wait_for(lambda: scalar("SELECT count(*) FROM pushconfig_pushrecord WHERE outcome <> "
-                                "'pending' AND config_id = %s", [ctx.config.pk]) >= n,
+        # All n are stored (each call's answer was checked): wait until none is pending.
+        # An EXISTS on the open-queue index, not a count: counting the table five times a
+        # second took a tenth of PostgreSQL's time in the run it measured.
+        wait_for(lambda: not scalar("SELECT EXISTS (SELECT 1 FROM pushconfig_pushrecord "
+                                    "WHERE config_id = %s AND outcome = 'pending')",
+                                    [ctx.config.pk]),
                  timeout=120 + n / 50, what=f"{n} deliveries")
         if profiler:
             print(profiler.stop())
