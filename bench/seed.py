@@ -12,8 +12,9 @@ PAYLOAD = """jsonb_build_object(
 
 
 def records(config_id, n, tag, outcome="'success'", created="now() - interval '1 hour'",
-            start=0, attempts=False):
-    """n push records of config `config_id`; `outcome` and `created` are SQL over g."""
+            start=0, attempts=False, analyze=True):
+    """n push records of config `config_id`; `outcome` and `created` are SQL over g.
+    `analyze=False` leaves the statistics as they were (a burst the planner has not seen)."""
     tag_sql = "'" + tag.replace("'", "") + "'"
     sql(f"""
         INSERT INTO pushconfig_pushrecord
@@ -37,5 +38,6 @@ def records(config_id, n, tag, outcome="'success'", created="now() - interval '1
             FROM pushconfig_pushrecord r
             WHERE r.config_id = %s AND r.event_id LIKE %s
         """, [config_id, tag + "-%"])
-    sql("ANALYZE pushconfig_pushrecord")
-    sql("ANALYZE pushconfig_pushattempt")
+    if analyze:
+        sql("ANALYZE pushconfig_pushrecord")
+        sql("ANALYZE pushconfig_pushattempt")

@@ -212,8 +212,9 @@ def _mark_deleted_requests(candidates):
     """A request whose every item is deleted is itself deleted (the OA deleted the instance)."""
     if not candidates:
         return
+    # order_by(): the items' default ordering would join the DISTINCT (a row per item).
     alive = set(TodoItem.objects.filter(request__in=candidates).exclude(data_set=DataSet.DELETE)
-                .values_list("request_id", flat=True).distinct())
+                .order_by().values_list("request_id", flat=True).distinct())
     gone = [r.pk for r in candidates if r.pk not in alive and r.status != RequestStatus.DELETED]
     Request.objects.filter(pk__in=gone).update(status=RequestStatus.DELETED)
 

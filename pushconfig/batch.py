@@ -41,7 +41,7 @@ from integration.inbox import bulk_insert
 from integration.models import TodoItem, Workflow
 from integration.vocabulary import BusinessStatus, DataSet
 
-from .delivery import enqueue_lanes, lane_of, open_records
+from .delivery import enqueue_lanes, lane_of, lanes_of, open_records
 from .models import PushAttempt, PushRecord, PushTask
 from .models.log import RESTART
 from .models.task import ACTIVE, DATA_SETS, TaskMode, TaskStatus
@@ -412,8 +412,7 @@ def retry(task):
         _move(task, "retry", status=TaskStatus.RUNNING, runner="", lease_until=None,
               finished_at=None)
         failed = failures_of(task)
-        lanes = {(task.config_id, lane) for lane in
-                 failed.order_by().values_list("lane", flat=True).distinct()}
+        lanes = lanes_of(failed)
         count = failed.update(**RESTART)  # as a re-push from the push log
         transaction.on_commit(lambda: (enqueue_lanes(lanes), start(task.pk)), robust=True)
     return count

@@ -105,7 +105,7 @@ def _reopen(config, reason):
 
 
 def _close(config):
-    from .delivery import enqueue_lanes, open_records
+    from .delivery import enqueue_lanes, lanes_of, open_records
 
     now = timezone.now()
     with transaction.atomic():
@@ -121,8 +121,7 @@ def _close(config):
             transaction.on_commit(
                 lambda: fuse_changed.send(FuseRecord, fuse=fuse, event="recover"), robust=True)
         # The backlog waited while fused: every lane with work gets a worker again.
-        lanes = {(config.pk, lane) for lane in
-                 open_records(config.pk).values_list("lane", flat=True).distinct()}
+        lanes = lanes_of(open_records(config.pk))
         transaction.on_commit(lambda: enqueue_lanes(lanes), robust=True)
 
 

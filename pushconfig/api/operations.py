@@ -5,7 +5,7 @@ import logging
 from django.db import transaction
 from django.utils.translation import gettext as _
 
-from ..delivery import enqueue_lanes, transport_for
+from ..delivery import enqueue_lanes, lanes_of, transport_for
 from ..models import PushRecord
 from ..models.log import RESTART
 from ..transports import Delivery
@@ -63,8 +63,7 @@ def repush(queryset):
         return 0, False
     with transaction.atomic():
         count = PushRecord.objects.filter(pk__in=ids).update(**RESTART)
-        pairs = set(PushRecord.objects.filter(pk__in=ids).values_list("config_id", "lane")
-                    .distinct())
+        pairs = lanes_of(PushRecord.objects.filter(pk__in=ids))
         transaction.on_commit(lambda: enqueue_lanes(pairs))
     return count, more
 

@@ -22,9 +22,16 @@ RESTART = {"outcome": Outcome.PENDING, "permanent": False, "next_attempt_at": No
            "attempts": 0, "compensations": 0}
 
 
+def is_open(record):
+    """OPEN, for a record in hand."""
+    return record.outcome == Outcome.PENDING or (
+        record.outcome == Outcome.FAILED and not record.permanent
+        and record.next_attempt_at is not None)
+
+
 class PushRecord(models.Model):
-    # No index of its own: push_config_outcome, push_lane_queue and push_config_key all start
-    # with config and serve its lookups; a fourth index only slowed every insert.
+    # No index of its own: push_config_outcome, push_config_key and push_open_queue all
+    # start with config and serve its lookups; another index only slows every insert.
     config = models.ForeignKey("pushconfig.PushConfig", verbose_name=_("push config"),
                                on_delete=models.CASCADE, related_name="records", db_index=False)
     inbound_event = models.ForeignKey("integration.InboundEvent", verbose_name=_("event"), null=True,
@@ -66,9 +73,11 @@ class PushRecord(models.Model):
         ordering = ["-id"]
         indexes = [
             models.Index(fields=["config", "outcome", "id"], name="push_config_outcome"),
-            models.Index(fields=["config", "lane", "outcome", "id"], name="push_lane_queue"),
             models.Index(fields=["config", "request_id", "receiver"], name="push_config_key"),
             # The delivery queue: only records that still need a call, however big the log.
+            # Every lookup by lane is one of open records (a batch, the lanes a sweep or a
+            # breaker's recovery hands out), so no index of all records by lane: each one
+            # costs every ingest an entry and every delivered record another.
             models.Index(fields=["config", "lane", "id"], name="push_open_queue", condition=OPEN),
             # Exact-match lookups (admin search, API filters, the pipeline's repeats); declared
             # here rather than with db_index=True so PostgreSQL gets no varchar_pattern_ops

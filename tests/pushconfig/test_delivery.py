@@ -378,6 +378,58 @@ def test_a_tasks_next_window_starts_above_what_it_finished_and_leaves_nothing_be
     assert left.filter(pk=blocked.pk).exists() and left.count() > 1
 
 
+def test_a_batch_looks_past_keys_held_behind_earlier_records(api, receiver, settings):
+    """A batch's first keys all wait behind earlier records (retries not yet due): the batch
+    takes the keys after them, and its bound stays below the first record it left."""
+    settings.PUSH_LANES = 1
+    config = make_config(receiver.url)
+    held = [str(4000 + n) for n in range(4)]
+    post(api, *[todo(n, request_id=r) for n, r in enumerate(held)],
+         *[done(10 + n, request_id=r) for n, r in enumerate(held)],
+         *[todo(20 + n, request_id=str(4100 + n)) for n in range(2)])
+    first = PushRecord.objects.filter(config=config).order_by("id")
+    PushRecord.objects.filter(pk__in=[r.pk for r in first[:4]]).update(
+        outcome="failed", next_attempt_at=timezone.now() + timedelta(hours=1))
+    batch, after = delivery.next_batch(config.pk, 0, 4)
+    assert [r.request_id for r in batch] == ["4100", "4101"]
+    assert after == first[4].pk - 1  # the first `done`, held: looked at again next time
+
+
+def test_is_open_says_what_the_open_condition_selects(api, receiver):
+    """A batch is read by primary key and checked in Python: the two must agree."""
+    from itertools import product
+
+    from pushconfig.models.log import OPEN, is_open
+
+    config = make_config(receiver.url)
+    post(api, *[todo(n, request_id=str(5000 + n)) for n in range(12)])
+    records = list(PushRecord.objects.filter(config=config).order_by("id"))
+    later = timezone.now() + timedelta(hours=1)
+    for record, (outcome, permanent, retry) in zip(records, product(
+            ["pending", "failed", "success"], [False, True], [None, later]), strict=True):
+        PushRecord.objects.filter(pk=record.pk).update(
+            outcome=outcome, permanent=permanent, next_attempt_at=retry)
+    for record in PushRecord.objects.filter(config=config):
+        assert is_open(record) == PushRecord.objects.filter(OPEN, pk=record.pk).exists()
+    assert 0 < PushRecord.objects.filter(OPEN, config=config).count() < 12
+
+
+def test_lanes_of_reads_one_row_per_lane_not_per_record(api, receiver, settings):
+    """The sweeper, a breaker's recovery and a re-push ask for the lanes of many records."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    settings.PUSH_LANES = 2
+    config = make_config(receiver.url)
+    post(api, *[todo(n % 60, request_id=str(6000 + n)) for n in range(40)])
+    with CaptureQueriesContext(connection) as queries:
+        pairs = delivery.lanes_of(delivery.open_records(config.pk))
+    assert pairs == {(config.pk, 0), (config.pk, 1)}
+    with connection.cursor() as cursor:
+        cursor.execute(queries.captured_queries[-1]["sql"])
+        assert len(cursor.fetchall()) == 2
+
+
 def test_records_a_batch_stopped_before_are_sent_by_the_same_task(api, receiver, settings,
                                                                    monkeypatch):
     from pushconfig.transports.base import Transport, not_sent
@@ -414,3 +466,30 @@ def test_the_window_walks_the_open_queue_even_when_statistics_say_all_is_pending
     assert "push_open_queue" in window.explain()
     assert list(window) == list(PushRecord.objects.filter(
         config=config, lane=3, outcome="pending").order_by("id").values_list("id", flat=True)[:400])
+
+
+@pytest.mark.postgres_only
+def test_a_batch_is_loaded_by_primary_key_whatever_the_statistics_say(receiver):
+    """Statistics of a table analyzed while small say almost nothing is open: with the
+    open-queue condition in the batch's query PostgreSQL walked the config's whole open
+    queue to find 100 ids. The batch is read by primary key; a record no longer open stays
+    out (see is_open)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from bench.seed import records
+
+    config = make_config(receiver.url)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE pushconfig_pushrecord")  # empty
+    records(config.pk, 40_000, "burst", outcome="'pending'", analyze=False)
+    head = list(PushRecord.objects.filter(config=config, lane=3).order_by("id")[:2])
+    PushRecord.objects.filter(pk=head[1].pk).update(outcome="success")  # e.g. by the admin
+    with CaptureQueriesContext(connection) as queries:
+        batch, _after = delivery.next_batch(config.pk, 3, 100)
+    assert len(batch) == 100 and batch[0] == head[0] and head[1] not in batch
+    load = queries.captured_queries[-1]["sql"]
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + load)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "pushconfig_pushrecord_pkey" in plan and "push_open_queue" not in plan
