@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 
 from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, models, transaction
 
+from . import statistics
 from .models import InboundEvent, PartTimeIdentity, Person, Request, TodoItem, Workflow
 from .signals import todo_events_accepted, workflow_events_accepted
 from .vocabulary import DataSet, EventFlag, RequestStatus
@@ -285,6 +286,7 @@ def bulk_insert(model, objs, with_ids=True):
                 copy.write_row([prep(obj) for prep in preps])
     for obj in objs:
         obj._state.adding, obj._state.db = False, db.alias
+    statistics.wrote(meta.db_table)
     return objs
 
 
@@ -357,6 +359,7 @@ def update_rows(model, objs, fields):
     with db.cursor() as cursor:
         cursor.execute(f"UPDATE {table} AS t SET {assignments} FROM jsonb_to_recordset(%s) "
                        f"AS v({record}) WHERE t.{pk} = v.{pk}", [rows])
+    statistics.wrote(meta.db_table)
 
 
 def _json_value(value):

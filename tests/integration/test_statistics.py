@@ -1,0 +1,113 @@
+"""Planner statistics kept up with bursts (integration/statistics.py)."""
+import time
+
+import pytest
+from django.db import connection
+
+from integration import statistics
+from integration.inbox import bulk_insert
+from integration.models import InboundEvent
+from tests.integration.helpers import todo_event
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres_only]
+TABLE = InboundEvent._meta.db_table
+
+
+def flush_stats():
+    """Make this backend's counts visible in pg_stat_user_tables (PostgreSQL 15+)."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_force_next_flush()")
+        cursor.execute("SELECT 1")
+
+
+def counted_rows():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT reltuples FROM pg_class WHERE relname = %s", [TABLE])
+        return cursor.fetchone()[0]
+
+
+def events(n, tag):
+    return [InboundEvent(event_id=f"{tag}-{i}", kind="todo", request_id=f"{tag}-r{i // 4}",
+                         receiver=f"u{i}", occurred_at=todo_event()["occurred_at"],
+                         payload={"i": i}) for i in range(n)]
+
+
+def test_a_burst_is_analysed_once_it_outgrows_its_statistics(monkeypatch):
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {TABLE}")  # empty
+        cursor.execute("ANALYZE pushconfig_pushrecord")  # untouched here
+    bulk_insert(InboundEvent, events(statistics.MIN_CHANGED - 10, "a"))
+    flush_stats()
+    assert statistics.stale([TABLE]) == []  # under the floor
+    bulk_insert(InboundEvent, events(1500, "b"))
+    flush_stats()
+    assert statistics.stale([TABLE, "pushconfig_pushrecord"]) == [TABLE]
+    assert statistics.refresh([TABLE]) == [TABLE]
+    assert counted_rows() == statistics.MIN_CHANGED - 10 + 1500
+    flush_stats()
+    assert statistics.stale([TABLE]) == []
+    # Next time only after it grew by half again.
+    bulk_insert(InboundEvent, events(1000, "c"))
+    flush_stats()
+    assert statistics.stale([TABLE]) == []
+    bulk_insert(InboundEvent, events(300, "d"))
+    flush_stats()
+    assert statistics.stale([TABLE]) == [TABLE]
+
+
+def test_the_bulk_writers_send_stale_tables_to_a_task_at_most_every_few_seconds(monkeypatch):
+    from integration.tasks import refresh_statistics
+
+    sent = []
+    monkeypatch.setattr(refresh_statistics, "apply_async", lambda args, **kw: sent.append(args))
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {TABLE}")
+    monkeypatch.setattr(statistics, "_checked_at", time.monotonic())
+    bulk_insert(InboundEvent, events(1200, "e"))  # within CHECK_SECONDS of the last check
+    flush_stats()
+    assert sent == []
+    monkeypatch.setattr(statistics, "_checked_at", 0.0)
+    bulk_insert(InboundEvent, events(10, "g"))
+    assert sent == [([TABLE],)]
+    refresh_statistics(*sent[0])
+    flush_stats()
+    assert statistics.stale([TABLE]) == []
+
+
+def test_a_refresh_skips_while_another_runs():
+    bulk_insert(InboundEvent, events(1200, "h"))
+    flush_stats()
+    from django.db import connections
+
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s)", [statistics.LOCK])
+            assert statistics.refresh([TABLE]) == []
+            cursor.execute("SELECT pg_advisory_unlock(%s)", [statistics.LOCK])
+        assert statistics.refresh([TABLE]) == [TABLE]
+    finally:
+        other.close()
+
+
+def test_after_a_burst_the_earlier_open_check_reads_its_requests_not_the_whole_queue():
+    """What it is for: a push log analysed while empty, then 40,000 records. The delivery's
+    earlier-open check (by request, below the batch) walked the config's whole open queue;
+    once analysed, it looks up its requests."""
+    from bench.seed import records
+    from pushconfig.delivery import open_records
+    from pushconfig.models import PushRecord
+    from tests.pushconfig.conftest import make_config
+
+    config = make_config("http://127.0.0.1:9")
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE pushconfig_pushrecord")  # empty
+    records(config.pk, 40_000, "burst", outcome="'pending'", analyze=False)
+    flush_stats()
+    below = PushRecord.objects.order_by("id").values_list("id", flat=True)[29_999]
+    check = open_records(config.pk).filter(
+        request_id__in=[f"burst-r{n}" for n in range(7000, 7100)], id__lt=below,
+    ).values_list("id", "request_id", "receiver", "identity")
+    assert "push_open_queue" in check.explain()
+    assert statistics.refresh(["pushconfig_pushrecord"]) == ["pushconfig_pushrecord"]
+    assert "push_open_queue" not in check.explain()
