@@ -11,7 +11,7 @@ So the bulk writers (`bulk_insert`, `update_rows`) note the tables they touch, a
 every CHECK_SECONDS per process, after their transaction commits, compare what changed
 since each table's last ANALYZE with its size; a table past the threshold is analysed by a
 task on the default queue, one table at a time and one run at a time (ANALYZE samples at
-most 30,000 rows: ~0.1-0.3 s). On other databases this does nothing."""
+most 30,000 rows: ~0.1-1 s). On other databases this does nothing."""
 import logging
 import time
 
@@ -20,6 +20,9 @@ from django.db import connection, transaction
 log = logging.getLogger(__name__)
 
 CHECK_SECONDS = 2.0
+# After a failed publish (broker away): no check for this long, so that writers do not pay
+# the broker's connect timeout every CHECK_SECONDS. Autovacuum still runs meanwhile.
+BROKER_BACKOFF_SECONDS = 60.0
 # Analyse when this many rows changed since the last ANALYZE, and at least this share of
 # the rows it counted then: a burst from empty is analysed at 1,000 rows, then each time it
 # grew by half again (about a dozen times on the way to 100,000 rows).
@@ -40,23 +43,27 @@ def wrote(table):
     if now - _checked_at < CHECK_SECONDS:
         return
     _checked_at = now
-    tables = sorted(_touched)
-    _touched.clear()
-    transaction.on_commit(lambda: _check(tables), robust=True)
+    transaction.on_commit(_check, robust=True)
 
 
 def stale(tables):
-    """Those of `tables` whose statistics are behind their changes."""
+    """Those of `tables` whose statistics are behind their changes (and that this database
+    user may analyse: the owner's; another user's ANALYZE only warns and skips)."""
     with connection.cursor() as cursor:
         cursor.execute(
             "SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class c ON c.oid = s.relid "
             "WHERE s.schemaname = current_schema() AND s.relname = ANY(%s) "
+            "AND pg_has_role(c.relowner, 'USAGE') "
             "AND s.n_mod_since_analyze >= GREATEST(%s, %s * GREATEST(c.reltuples, 0)) "
             "ORDER BY s.relname", [list(tables), MIN_CHANGED, SHARE_CHANGED])
         return [name for (name,) in cursor.fetchall()]
 
 
-def _check(tables):
+def _check():
+    global _checked_at
+    # Taken here, after the commit: a rolled-back write leaves its tables for the next one.
+    tables = sorted(_touched)
+    _touched.clear()
     found = stale(tables)
     if not found:
         return
@@ -64,22 +71,21 @@ def _check(tables):
 
     try:
         refresh_statistics.apply_async((found,), retry=False)
-    except Exception:  # the broker is away: autovacuum, or the next check, gets to it
+    except Exception:  # the broker is away: autovacuum, or a later check, gets to it
+        _checked_at = time.monotonic() + BROKER_BACKOFF_SECONDS
         log.warning("broker unavailable: statistics of %s not refreshed", found, exc_info=True)
 
 
 def refresh(tables):
     """ANALYZE those of `tables` still stale; returns them. Skips if another run is busy
-    (it will have analysed them, or the next check sends them again)."""
+    (it will have analysed them, or the next check sends them again), and skips a table
+    another command holds (a VACUUM, an index build) rather than wait for it."""
     done = []
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_try_advisory_lock(%s)", [LOCK])
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [LOCK])
         if not cursor.fetchone()[0]:
             return done
-        try:
-            for table in stale(tables):
-                cursor.execute(f"ANALYZE {connection.ops.quote_name(table)}")
-                done.append(table)
-        finally:
-            cursor.execute("SELECT pg_advisory_unlock(%s)", [LOCK])
+        for table in stale(tables):
+            cursor.execute(f"ANALYZE (SKIP_LOCKED) {connection.ops.quote_name(table)}")
+            done.append(table)
     return done

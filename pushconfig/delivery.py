@@ -178,8 +178,8 @@ def next_batch(config_id, lane, size, after=0):
     taken, seen, left, i = [], set(), None, 0
     while i < len(window) and len(taken) < size:
         # The next keys of the window, one record each (a repeat waits for a later batch)...
-        candidates = []
-        while i < len(window) and len(candidates) < size - len(taken):
+        candidates = []  # a full batch's worth each time: held keys are rare
+        while i < len(window) and len(candidates) < size:
             pk, key = window[i]
             i += 1
             if key in seen:
@@ -202,7 +202,7 @@ def next_batch(config_id, lane, size, after=0):
             if key in keys and pk < first_open.get(key, pk + 1):
                 first_open[key] = pk
         for pk, key in candidates:
-            if first_open.get(key, pk) < pk:
+            if first_open.get(key, pk) < pk or len(taken) >= size:
                 left = min(left or pk, pk)
             else:
                 taken.append(pk)

@@ -38,6 +38,17 @@ def _fast_password_hashing(settings):
 
 
 @pytest.fixture(autouse=True)
+def _no_statistics_checks(monkeypatch):
+    """The bulk writers' statistics check (integration/statistics.py) runs on a clock: it
+    would add on-commit callbacks, or an ANALYZE, to tests at random. test_statistics turns
+    it on where it tests it; workers started by the end-to-end tests run it for real."""
+    from integration import statistics
+
+    monkeypatch.setattr(statistics, "_checked_at", float("inf"))
+    monkeypatch.setattr(statistics, "_touched", set())
+
+
+@pytest.fixture(autouse=True)
 def _english_outside_requests():
     """Work outside a request (inbox, pipeline, workers, alerts) speaks the default language,
     Chinese; tests read its messages in English. A request still follows its Accept-Language

@@ -13,6 +13,19 @@ pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres_only
 TABLE = InboundEvent._meta.db_table
 
 
+@pytest.fixture(autouse=True)
+def _no_autovacuum():
+    """An autovacuum analysing these tables between two steps would change what they see."""
+    tables = [TABLE, "pushconfig_pushrecord"]
+    with connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute(f"ALTER TABLE {table} SET (autovacuum_enabled = off)")
+    yield
+    with connection.cursor() as cursor:
+        for table in tables:
+            cursor.execute(f"ALTER TABLE {table} RESET (autovacuum_enabled)")
+
+
 def flush_stats():
     """Make this backend's counts visible in pg_stat_user_tables (PostgreSQL 15+)."""
     with connection.cursor() as cursor:

@@ -395,6 +395,23 @@ def test_a_batch_looks_past_keys_held_behind_earlier_records(api, receiver, sett
     assert after == first[4].pk - 1  # the first `done`, held: looked at again next time
 
 
+def test_a_later_candidate_held_by_a_record_between_it_and_the_first_ones_waits(
+        api, receiver, settings):
+    """size 2: A1 and B1 wait behind A0 and B0; C1 waits behind C0, which sits between
+    them and C1 and is not due; D1 goes. The bound stays below A1."""
+    settings.PUSH_LANES = 1
+    config = make_config(receiver.url)
+    post(api, todo(1, request_id="A"), todo(2, request_id="B"), done(3, request_id="A"),
+         done(4, request_id="B"), todo(5, request_id="C"), done(6, request_id="C"),
+         todo(7, request_id="D"))
+    a0, b0, a1, _b1, c0, _c1, _d1 = PushRecord.objects.filter(config=config).order_by("id")
+    PushRecord.objects.filter(pk__in=[a0.pk, b0.pk, c0.pk]).update(
+        outcome="failed", next_attempt_at=timezone.now() + timedelta(hours=1))
+    batch, after = delivery.next_batch(config.pk, 0, 2)
+    assert [(r.request_id, r.data_set) for r in batch] == [("D", "todo")]
+    assert after == a1.pk - 1
+
+
 def test_is_open_says_what_the_open_condition_selects(api, receiver):
     """A batch is read by primary key and checked in Python: the two must agree."""
     from itertools import product
@@ -484,10 +501,16 @@ def test_a_batch_is_loaded_by_primary_key_whatever_the_statistics_say(receiver):
         cursor.execute("ANALYZE pushconfig_pushrecord")  # empty
     records(config.pk, 40_000, "burst", outcome="'pending'", analyze=False)
     head = list(PushRecord.objects.filter(config=config, lane=3).order_by("id")[:2])
-    PushRecord.objects.filter(pk=head[1].pk).update(outcome="success")  # e.g. by the admin
-    with CaptureQueriesContext(connection) as queries:
+    real = delivery.open_records
+
+    def closed_meanwhile(*args):  # after the window was read, before the batch is
+        PushRecord.objects.filter(pk=head[1].pk).update(outcome="success")  # e.g. the admin
+        return real(*args)
+
+    with CaptureQueriesContext(connection) as queries, pytest.MonkeyPatch.context() as patch:
+        patch.setattr(delivery, "open_records", closed_meanwhile)
         batch, _after = delivery.next_batch(config.pk, 3, 100)
-    assert len(batch) == 100 and batch[0] == head[0] and head[1] not in batch
+    assert len(batch) == 99 and batch[0] == head[0] and head[1] not in batch
     load = queries.captured_queries[-1]["sql"]
     with connection.cursor() as cursor:
         cursor.execute("EXPLAIN " + load)
