@@ -42,3 +42,16 @@ def workflow_event(**overrides):
     }
     event.update(overrides)
     return event
+
+
+def inbound_event(event_id, **fields):
+    """An unsaved inbox row, for tests of the bulk writers."""
+    import datetime as dt
+
+    from integration.models import InboundEvent
+
+    values = {"kind": "todo", "source": "api", "request_id": "r1", "data_set": "todo",
+              "business_status": "arrive", "receiver": "u1", "workflow_id": "wf",
+              "occurred_at": dt.datetime(2026, 11, 20, 9, 30, tzinfo=dt.timezone.utc),
+              "applied": True, "flags": [], "flagged": False, "payload": {}}
+    return InboundEvent(event_id=event_id, **{**values, **fields})

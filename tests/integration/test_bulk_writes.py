@@ -9,6 +9,7 @@ from django.db import DataError, IntegrityError, transaction
 from integration.inbox import bulk_insert, update_rows
 from integration.models import InboundEvent, Request
 from pushconfig.models import PushAttempt, PushRecord
+from tests.integration.helpers import inbound_event
 from tests.pushconfig.conftest import make_config
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -17,11 +18,7 @@ WHEN = dt.datetime(2026, 11, 20, 9, 30, tzinfo=dt.timezone.utc)
 
 
 def _event(n, **fields):
-    return InboundEvent(event_id=f"bulk-{n}", kind="todo", source="api", request_id="r1",
-                        data_set="todo", business_status="arrive", receiver=f"u{n}",
-                        workflow_id="wf", occurred_at=WHEN, applied=True, flags=fields.pop(
-                            "flags", []), flagged=False, payload=fields.pop("payload", {}),
-                        **fields)
+    return inbound_event(f"bulk-{n}", receiver=f"u{n}", occurred_at=WHEN, **fields)
 
 
 def test_bulk_insert_returns_saved_rows_with_their_ids_and_automatic_fields():

@@ -7,7 +7,7 @@ from django.db import connection
 from integration import statistics
 from integration.inbox import bulk_insert
 from integration.models import InboundEvent
-from tests.integration.helpers import todo_event
+from tests.integration.helpers import inbound_event
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.postgres_only]
 TABLE = InboundEvent._meta.db_table
@@ -40,9 +40,7 @@ def counted_rows():
 
 
 def events(n, tag):
-    return [InboundEvent(event_id=f"{tag}-{i}", kind="todo", request_id=f"{tag}-r{i // 4}",
-                         receiver=f"u{i}", occurred_at=todo_event()["occurred_at"],
-                         payload={"i": i}) for i in range(n)]
+    return [inbound_event(f"{tag}-{i}", receiver=f"u{i}") for i in range(n)]
 
 
 def test_a_burst_is_analysed_once_it_outgrows_its_statistics(monkeypatch):
