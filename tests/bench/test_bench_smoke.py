@@ -39,7 +39,8 @@ def test_bench_smoke_runs_and_prints_the_table():
     output = done.stdout + done.stderr
     assert done.returncode == 0, output[-6000:]
     assert "BENCHMARK RESULTS" in done.stdout, output[-6000:]
-    for figure in ("ingest", "push", "latency", "plain Celery task per push", "history re-push",
-                   "cleanup of", "admin push log"):
+    for figure in ("ingest", "push", "CPU per delivery", "CPU per post of the loop", "latency",
+                   "plain Celery task per push", "history re-push", "cleanup of",
+                   "admin push log"):
         assert figure in done.stdout, f"no {figure!r} row:\n{done.stdout[-6000:]}"
     assert "FAILED" not in done.stdout, done.stdout[-6000:]
