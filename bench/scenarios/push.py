@@ -62,14 +62,15 @@ def loop_limit(ctx, cap):
     session = Session()  # the console's HTTP client
     session.headers["User-Agent"] = "oa-integration-console/1"
     url = ctx.receiver.url + "/loop" + UPSERT
-    before = cpu.Snapshot.take(loop=os.getpid(), nginx=ctx.receiver.process.pid)
+    parts = dict(loop=os.getpid(), nginx=ctx.receiver.process.pid)
+    before = cpu.Snapshot.take(**parts)
     started = time.perf_counter()
     for body, key in calls:
         response = session.post(url, json=body, headers={"Idempotency-Key": key}, timeout=(5, 15))
         if response.json().get("operResult") != "1":
             raise RuntimeError(f"the loop got {response.text[:200]}")
     rate = len(calls) / (time.perf_counter() - started)
-    spent = cpu.Snapshot.take(loop=os.getpid(), nginx=ctx.receiver.process.pid).since(before)
+    spent = cpu.Snapshot.take(**parts).since(before)
     return rate, spent, len(calls)
 
 
