@@ -122,3 +122,30 @@ def test_after_a_burst_the_earlier_open_check_reads_its_requests_not_the_whole_q
     assert "push_open_queue" in check.explain()
     assert statistics.refresh(["pushconfig_pushrecord"]) == ["pushconfig_pushrecord"]
     assert "push_open_queue" not in check.explain()
+
+
+def test_analyze_skips_the_wide_columns_no_query_filters_on():
+    """The migrations turn off the statistics of payloads, bodies and answers (the costliest
+    to sample and sort); the columns queries do filter on keep theirs."""
+    from pushconfig.models import PushAttempt, PushRecord
+
+    bulk_insert(InboundEvent, events(50, "w"))
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {TABLE}")
+        cursor.execute("SELECT attname FROM pg_stats WHERE tablename = %s", [TABLE])
+        analysed = {name for (name,) in cursor.fetchall()}
+        cursor.execute(
+            "SELECT c.relname, a.attname FROM pg_attribute a "
+            "JOIN pg_class c ON c.oid = a.attrelid WHERE c.relname = ANY(%s) "
+            "AND a.attnum > 0 AND a.attstattarget = 0 ORDER BY 1, 2",
+            [[TABLE, "integration_request", PushRecord._meta.db_table,
+              PushAttempt._meta.db_table]])
+        skipped = cursor.fetchall()
+    assert {"receiver", "request_id", "flags"} <= analysed
+    assert "payload" not in analysed
+    assert skipped == [(TABLE, "payload"), ("integration_request", "form_data"),
+                       ("integration_request", "sign_opinions"),
+                       (PushAttempt._meta.db_table, "request"),
+                       (PushAttempt._meta.db_table, "response"),
+                       (PushRecord._meta.db_table, "payload"),
+                       (PushRecord._meta.db_table, "reason")]
