@@ -26,13 +26,17 @@ def seconds(pid, tree=True):
     total = 0
     for member in process_tree(pid) if tree else [pid]:
         try:
-            # "pid (comm) state …": fields 14–17 (utime, stime, cutime, cstime) are the 12th to
-            # 15th after the comm.
-            fields = Path(f"/proc/{member}/stat").read_text().rpartition(")")[2].split()
+            # Fields 14–17 (utime, stime, cutime, cstime) are the 12th to 15th after the comm.
+            fields = _stat(member)
             total += sum(int(value) for value in fields[11:15 if tree else 13])
         except (OSError, ValueError, IndexError):
             continue  # gone meanwhile: its parent has it now
     return total / TICK
+
+
+def _stat(pid):
+    """The fields of /proc/<pid>/stat after "pid (comm)": the comm may hold spaces."""
+    return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
 
 
 def postmaster():
@@ -41,7 +45,7 @@ def postmaster():
         cursor.execute("SELECT pg_backend_pid()")
         backend = cursor.fetchone()[0]
     try:
-        return int(Path(f"/proc/{backend}/stat").read_text().rpartition(")")[2].split()[1])
+        return int(_stat(backend)[1])  # its parent
     except OSError:
         return None  # a server elsewhere: not counted
 

@@ -138,20 +138,22 @@ def test_worker_killed_in_the_middle_of_a_batch(console, targets):
     wait_until(lambda: len(target.successes()) >= 8, 30, "some pushes to arrive",
                lambda: console.progress(config))
     console.kill_worker()
-    in_flight = {key for (key,) in console.sql(
-        "SELECT r.idempotency_key FROM pushconfig_pushattempt a JOIN pushconfig_pushrecord r "
-        "ON r.id = a.record_id WHERE r.config_id = %s AND a.finished_at IS NULL", config)}
+
+    def open_attempts():  # the keys of attempts not finished
+        return {key for (key,) in console.sql(
+            "SELECT r.idempotency_key FROM pushconfig_pushattempt a JOIN pushconfig_pushrecord r "
+            "ON r.id = a.record_id WHERE r.config_id = %s AND a.finished_at IS NULL", config)}
+
+    in_flight = open_attempts()
     arrived_before_restart = len(target.successes())
     console.start_worker()
     delivered = all_success(console, config, len(events))
     # A worker that re-takes a record before the sweeper has run sends it at once; the
     # attempt the kill left open is closed by the sweeper once its lane is free (see
     # delivery.close_interrupted): wait for both.
-    recovered = wait_until(lambda: delivered() and not console.sql(
-        "SELECT 1 FROM pushconfig_pushattempt a JOIN pushconfig_pushrecord r ON r.id = "
-        "a.record_id WHERE r.config_id = %s AND a.finished_at IS NULL", config), 60,
-        "every record to succeed and every interrupted attempt to be closed",
-        lambda: console.progress(config))
+    recovered = wait_until(lambda: delivered() and not open_attempts(), 60,
+                           "every record to succeed and every interrupted attempt to be closed",
+                           lambda: console.progress(config))
 
     figures = target.figures(keys)
     attempts = console.attempts(config)
