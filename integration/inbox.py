@@ -10,15 +10,11 @@ other call's rows are visible.
 State only moves forward in time: an event older than the state already held is kept in the
 audit trail, flagged out_of_order, and does not overwrite the newer state.
 """
-import datetime as dt
-import functools
-import json
-import re
 from dataclasses import dataclass, field
 
-from django.db import DEFAULT_DB_ALIAS, IntegrityError, connection, connections, models, transaction
+from django.db import IntegrityError, transaction
 
-from . import statistics
+from .bulk import bulk_insert, update_rows
 from .models import InboundEvent, PartTimeIdentity, Person, Request, TodoItem, Workflow
 from .signals import todo_events_accepted, workflow_events_accepted
 from .vocabulary import DataSet, EventFlag, RequestStatus
@@ -248,125 +244,6 @@ def _event_row(kind, event, source, flags, applied):
         workflow_id=event.get("workflow_id", ""), occurred_at=event["occurred_at"],
         applied=applied, flags=flags, flagged=bool(flags), payload=_jsonable(event),
     )
-
-
-def bulk_insert(model, objs, with_ids=True):
-    """bulk_create for the tables an ingest call fills (events, push records, requests, todo
-    items): the same rows, in the caller's transaction. On PostgreSQL through COPY: Django
-    inserts there with one array parameter per column, which psycopg renders in pure Python
-    (a fifth of an ingest call's time at 1000 events); COPY rows are formatted in C.
-
-    COPY returns nothing, so with `with_ids` the primary keys are taken from the table's
-    sequence first and written with the rows (the caller gets saved objects, as from
-    bulk_create); without it the objects stay without a pk."""
-    if not objs or connection.vendor != "postgresql":
-        return model.objects.bulk_create(objs)
-    objs = list(objs)
-    db = connections[DEFAULT_DB_ALIAS]  # the proxy's per-attribute lookups cost per value
-    for obj in objs:
-        obj._prepare_related_fields_for_save(operation_name="bulk_create")
-    meta = model._meta
-    fields = [f for f in meta.concrete_fields if not f.primary_key]
-    with db.cursor() as cursor:
-        if with_ids:
-            cursor.execute("SELECT nextval(pg_get_serial_sequence(%s, %s)) "
-                           "FROM generate_series(1, %s)",
-                           [meta.db_table, meta.pk.column, len(objs)])
-            for obj, (pk,) in zip(objs, cursor.fetchall(), strict=True):
-                obj.pk = pk
-            fields.insert(0, meta.pk)
-        preps = [_copy_prep(field, db) for field in fields]
-        quote = db.ops.quote_name
-        columns = ", ".join(quote(f.column) for f in fields)
-        # The driver's cursor (Django's wrapper has no copy()), in the same transaction; its
-        # errors wrapped as Django's, so a unique violation is an IntegrityError (retried).
-        with db.wrap_database_errors, cursor.cursor.copy(
-                f"COPY {quote(meta.db_table)} ({columns}) FROM STDIN") as copy:
-            for obj in objs:
-                copy.write_row([prep(obj) for prep in preps])
-    for obj in objs:
-        obj._state.adding, obj._state.db = False, db.alias
-    statistics.wrote(meta.db_table)
-    return objs
-
-
-# Values psycopg writes as they are, for the model fields that would not change them.
-_PLAIN_FIELDS = (models.CharField, models.TextField, models.BooleanField, models.IntegerField,
-                 models.SmallIntegerField, models.PositiveIntegerField,
-                 models.PositiveSmallIntegerField, models.ForeignKey, models.AutoField,
-                 models.BigAutoField)
-_PLAIN_TYPES = (str, int, bool, type(None))
-
-
-def _copy_prep(field, db):
-    """A function giving obj's value of `field` as COPY writes it — what bulk_create would
-    send, without a trip through the field's conversions for every plain value."""
-    name = field.attname
-    if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
-        return lambda obj: field.get_db_prep_save(field.pre_save(obj, True), db)
-    if isinstance(field, models.JSONField):
-        # The text json.dumps gives is what the field's own adapter would send.
-        dumps = functools.partial(json.dumps, cls=field.encoder)
-
-        def prep(obj):
-            value = getattr(obj, name)
-            return None if value is None else dumps(value)
-        return prep
-    if type(field) in _PLAIN_FIELDS or isinstance(field, models.DateTimeField):
-        plain = _PLAIN_TYPES + ((dt.datetime,) if isinstance(field, models.DateTimeField) else ())
-
-        def prep(obj):
-            value = getattr(obj, name)
-            if type(value) in plain and not (type(value) is dt.datetime and value.tzinfo is None):
-                return value
-            return field.get_db_prep_save(value, db)
-        return prep
-    return lambda obj: field.get_db_prep_save(getattr(obj, name), db)
-
-
-def update_rows(model, objs, fields):
-    """Write `fields` of saved `objs`, each row its own values, in one statement.
-
-    On PostgreSQL: one `UPDATE … FROM jsonb_to_recordset(<the rows as one JSON text>)`.
-    Django's bulk_update builds a `CASE WHEN id = … THEN …` expression per row and field
-    (~40 % of a push worker's CPU); one array parameter per column was cheaper, but psycopg
-    quotes arrays element by element in Python (14 % of a batch task's worker). The JSON
-    text is made by json.dumps, in C, from the values COPY would write. Elsewhere (SQLite)
-    bulk_update, which is portable."""
-    if not objs:
-        return
-    if connection.vendor != "postgresql":
-        model.objects.bulk_update(objs, fields, batch_size=500)
-        return
-    db = connections[DEFAULT_DB_ALIAS]
-    meta = model._meta
-    columns = [meta.pk] + [meta.get_field(name) for name in fields]
-    quote = db.ops.quote_name
-    # Base types: a varchar(n) would cut a long value silently, where the column refuses it
-    # as any UPDATE does. JSON columns arrive as their text (COPY's form) and are cast.
-    types = {field: re.sub(r"[(].*[)]", "", field.db_type(db)) for field in columns}
-    record = ", ".join(f"{quote(field.column)} "
-                       f"{'text' if isinstance(field, models.JSONField) else types[field]}"
-                       for field in columns)
-    assignments = ", ".join(
-        f"{quote(field.column)} = v.{quote(field.column)}"
-        + (f"::{types[field]}" if isinstance(field, models.JSONField) else "")
-        for field in columns[1:])
-    table, pk = quote(meta.db_table), quote(meta.pk.column)
-    preps = [(field.column, _copy_prep(field, db)) for field in columns]
-    rows = json.dumps([{column: prep(obj) for column, prep in preps} for obj in objs],
-                      default=_json_value, ensure_ascii=False)
-    with db.cursor() as cursor:
-        cursor.execute(f"UPDATE {table} AS t SET {assignments} FROM jsonb_to_recordset(%s) "
-                       f"AS v({record}) WHERE t.{pk} = v.{pk}", [rows])
-    statistics.wrote(meta.db_table)
-
-
-def _json_value(value):
-    """Dates and times as PostgreSQL reads them back exactly (ISO 8601, microseconds)."""
-    if isinstance(value, dt.datetime | dt.date | dt.time):
-        return value.isoformat()
-    raise TypeError(f"update_rows cannot write a {type(value).__name__}")
 
 
 def _jsonable(event):

@@ -37,7 +37,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from integration.inbox import bulk_insert
+from integration.bulk import bulk_insert
 from integration.models import TodoItem, Workflow
 from integration.vocabulary import BusinessStatus, DataSet
 

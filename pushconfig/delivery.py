@@ -25,7 +25,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 
 from integration.http import Session
-from integration.inbox import bulk_insert, update_rows
+from integration.bulk import bulk_insert, update_rows
 
 from . import breaker
 from .items import build_items

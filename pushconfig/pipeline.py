@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from integration.inbox import bulk_insert
+from integration.bulk import bulk_insert
 from integration.signals import todo_events_accepted
 from integration.vocabulary import DataSet
 

@@ -3,12 +3,17 @@ bulk_create and bulk_update store: COPY and UPDATE … FROM jsonb_to_recordset o
 Django's own on SQLite; both runs of scripts/test check the same rows."""
 import datetime as dt
 
+from decimal import Decimal
+
 import pytest
 from django.db import DataError, IntegrityError, transaction
+from django.utils.translation import gettext_lazy
 
-from integration.inbox import bulk_insert, update_rows
+from integration.bulk import bulk_insert, update_rows
 from integration.models import InboundEvent, Request
+from integration.vocabulary import BusinessStatus, DataSet
 from pushconfig.models import PushAttempt, PushRecord
+from pushconfig.vocabulary import Outcome, RecordKind
 from tests.integration.helpers import inbound_event
 from tests.pushconfig.conftest import make_config
 
@@ -104,3 +109,33 @@ def test_update_rows_keeps_a_json_string_a_string_and_empty_values_as_they_were(
     stored = dict(Request.objects.filter(request_id__startswith="j")
                   .values_list("request_id", "form_data"))
     assert stored == {"j0": '{"not": "an object"}', "j1": [], "j2": 0}
+
+
+def test_values_that_are_not_plain_are_written_as_bulk_create_writes_them():
+    """Choices members, a lazy translation and a Decimal in an integer column, in both
+    writers: what Django's own bulk_create and bulk_update store."""
+    config = make_config("http://127.0.0.1:9")
+
+    def record(n, **fields):
+        return PushRecord(config=config, event_id=f"np-{n}", idempotency_key=f"np-{n}", lane=0,
+                          request_id="R", receiver="lisi", data_set=DataSet.TODO,
+                          business_status=BusinessStatus.ARRIVE, payload={"n": n},
+                          kind=RecordKind.BACKFILL, outcome=Outcome.IGNORED,
+                          reason=gettext_lazy("push record"), attempts=Decimal("3"), **fields)
+
+    ours = bulk_insert(PushRecord, [record(1), record(2)])
+    django = PushRecord.objects.bulk_create([record(3)])
+    columns = ["kind", "outcome", "data_set", "business_status", "reason", "attempts"]
+    stored = {r.event_id: [getattr(r, c) for c in columns] for r in PushRecord.objects.all()}
+    assert stored["np-1"] == stored["np-2"] == stored["np-3"] == [
+        "backfill", "ignored", "todo", "arrive", "push record", 3]
+    first, second = ours
+    first.outcome, first.reason, first.attempts = Outcome.SUCCESS, gettext_lazy("push log"), Decimal("5")
+    second.outcome, second.reason, second.attempts = "failed", "plain", 6
+    update_rows(PushRecord, ours, ["outcome", "reason", "attempts"])
+    (third,) = django
+    third.outcome, third.reason, third.attempts = Outcome.SUCCESS, gettext_lazy("push log"), Decimal("5")
+    PushRecord.objects.bulk_update([third], ["outcome", "reason", "attempts"])
+    stored = {r.event_id: (r.outcome, r.reason, r.attempts) for r in PushRecord.objects.all()}
+    assert stored == {"np-1": ("success", "push log", 5), "np-2": ("failed", "plain", 6),
+                      "np-3": ("success", "push log", 5)}

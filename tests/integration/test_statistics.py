@@ -5,7 +5,7 @@ import pytest
 from django.db import connection
 
 from integration import statistics
-from integration.inbox import bulk_insert
+from integration.bulk import bulk_insert
 from integration.models import InboundEvent
 from tests.integration.helpers import inbound_event
 
