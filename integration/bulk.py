@@ -11,6 +11,7 @@ import json
 import operator
 import re
 
+from django.conf import settings
 from django.db import DEFAULT_DB_ALIAS, connection, connections, models
 
 from . import statistics
@@ -177,6 +178,8 @@ def _converted(field, db):
 def _prep(field, db, json_text):
     """obj → the value of one of the columns that are not plain."""
     if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+        if settings.USE_TZ and isinstance(field, models.DateTimeField):
+            return lambda obj: field.pre_save(obj, True)  # timezone.now(): aware, as it is
         return lambda obj: field.get_db_prep_save(field.pre_save(obj, True), db)
     if isinstance(field, models.JSONField):
         name = field.attname
