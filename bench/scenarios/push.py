@@ -89,7 +89,7 @@ def push(ctx):
                 f"{rate:,.0f} deliveries/s ({total:.1f} s; ingest done at {ingest_s:.1f} s; "
                 f"worker peak RSS {rss:.0f} MB)", f">= {TARGET:,}/s", rate >= TARGET)
         ctx.row("2", f"ratio to the plain keep-alive loop ({limit:,.0f} posts/s)",
-                f"{ratio:.2f}", f">= {RATIO}", ratio >= RATIO)
+                f"{ratio:.3f}", f">= {RATIO}", ratio >= RATIO)
         ctx.row("2", "CPU per delivery, every process", cpu.per_item(spent, n, total))
         ctx.row("2", "CPU per post of the loop", cpu.per_item(loop_spent, posts,
                                                                     posts / limit))
