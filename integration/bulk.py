@@ -130,11 +130,9 @@ class Rows:
     that order: the plain ones first."""
 
     def __init__(self, fields, db, embed_json=False):
-        def auto(field):
-            return getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
-
         plain = [f for f in fields if type(f) in _PLAIN_FIELDS]
-        stamps = [f for f in fields if isinstance(f, models.DateTimeField) and not auto(f)]
+        stamps = [f for f in fields
+                  if isinstance(f, models.DateTimeField) and not _automatic(f)]
         rest = [f for f in fields if f not in plain and f not in stamps]
         self.fields = plain + stamps + rest
         self.json_text = [f for f in rest if isinstance(f, models.JSONField)
@@ -170,6 +168,11 @@ def _getter(names):
     return lambda obj: ()
 
 
+def _automatic(field):
+    """A date the field sets itself on save (auto_now, auto_now_add)."""
+    return getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False)
+
+
 def _converted(field, db):
     name = field.attname
     return lambda obj: field.get_db_prep_save(getattr(obj, name), db)
@@ -177,7 +180,7 @@ def _converted(field, db):
 
 def _prep(field, db, json_text):
     """obj → the value of one of the columns that are not plain."""
-    if getattr(field, "auto_now", False) or getattr(field, "auto_now_add", False):
+    if _automatic(field):
         if settings.USE_TZ and isinstance(field, models.DateTimeField):
             return lambda obj: field.pre_save(obj, True)  # timezone.now(): aware, as it is
         return lambda obj: field.get_db_prep_save(field.pre_save(obj, True), db)
