@@ -10,6 +10,7 @@ from django.db import connection
 
 BATCH = 1000
 TABLES = ("pushconfig_pushattempt", "pushconfig_pushrecord", "pushconfig_deliverylane",
+          "pushconfig_inflightbatch",
           "pushconfig_pushtask", "pushconfig_breaker", "integration_inboundevent",
           "integration_todoitem", "integration_request")
 

@@ -57,8 +57,9 @@ def bulk_insert(model, objs, with_ids=True):
     return objs
 
 
-def update_rows(model, objs, fields):
-    """Write `fields` of saved `objs`, each row its own values, in one statement.
+def update_rows(model, objs, fields, returning=False):
+    """Write `fields` of saved `objs`, each row its own values, in one statement. With
+    `returning`, says which were there to update: the set of their primary keys.
 
     On PostgreSQL: one `UPDATE … FROM jsonb_to_recordset(<the rows as one JSON text>)`.
     Django's bulk_update builds a `CASE WHEN id = … THEN …` expression per row and field
@@ -68,10 +69,13 @@ def update_rows(model, objs, fields):
     is embedded as JSON, not as a string of JSON to be parsed a second time. Elsewhere
     (SQLite) bulk_update, which is portable."""
     if not objs:
-        return
+        return set() if returning else None
     if connection.vendor != "postgresql":
         model.objects.bulk_update(objs, fields, batch_size=500)
-        return
+        if returning:
+            return set(model.objects.filter(pk__in=[obj.pk for obj in objs])
+                       .values_list("pk", flat=True))
+        return None
     db = connections[DEFAULT_DB_ALIAS]
     meta = model._meta
     rows = Rows([meta.pk] + [meta.get_field(name) for name in fields], db, embed_json=True)
@@ -93,8 +97,11 @@ def update_rows(model, objs, fields):
                       default=_json_value, ensure_ascii=False)
     with db.cursor() as cursor:
         cursor.execute(f"UPDATE {table} AS t SET {assignments} FROM jsonb_to_recordset(%s) "
-                       f"AS v({record}) WHERE t.{pk} = v.{pk}", [data])
+                       f"AS v({record}) WHERE t.{pk} = v.{pk}"
+                       + (f" RETURNING t.{pk}" if returning else ""), [data])
+        updated = {pk for (pk,) in cursor.fetchall()} if returning else None
     statistics.wrote(meta.db_table)
+    return updated
 
 
 def _json_value(value):

@@ -14,13 +14,13 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 
 from django.db import transaction
-from django.db.models import Count, Exists, Max, Min, OuterRef
+from django.db.models import Count, Exists, Max, Min
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 
-from .models import PushAttempt, PushConfig, PushRecord
-from .models.log import delete_chunk
+from .models import PushConfig, PushRecord
+from .models.log import delete_chunk, in_flight
 from .vocabulary import Outcome
 
 log = logging.getLogger(__name__)
@@ -92,11 +92,9 @@ def expired(config, now=None):
     """The records a cleanup of `config` deletes: never one a worker is sending right now."""
     from .delivery import lease
 
-    in_flight = PushAttempt.objects.filter(record=OuterRef("pk"), finished_at__isnull=True,
-                                           started_at__gte=(now or timezone.now()) - lease())
     return PushRecord.objects.filter(config_id=config.pk, outcome__in=CLEANED,
                                      created_at__lt=cutoff_of(config, now)).exclude(
-        Exists(in_flight))
+        Exists(in_flight((now or timezone.now()) - lease())))
 
 
 def preview(config, now=None):

@@ -39,8 +39,8 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from .delivery import enqueue_lanes, lease
-from .models import Breaker, PushAttempt, PushConfig, PushRecord
-from .models.log import OPEN
+from .models import Breaker, PushConfig, PushRecord
+from .models.log import OPEN, in_flight
 from .vocabulary import Outcome
 
 log = logging.getLogger(__name__)
@@ -87,13 +87,11 @@ def claimable(config, now):
 
 def due(config, now):
     """What a run re-pushes, oldest first (see the module docstring)."""
-    in_flight = PushAttempt.objects.filter(record=OuterRef("pk"), finished_at__isnull=True,
-                                           started_at__gt=now - lease())
     open_earlier = _same_key(id__lt=OuterRef("id")).filter(OPEN)
     delivered_later = _same_key(id__gt=OuterRef("id"), outcome=Outcome.SUCCESS)
     return claimable(config, now).filter(
         Q(outcome=Outcome.FAILED) & ~Exists(delivered_later)
-        | Q(outcome=Outcome.PENDING) & ~Exists(in_flight) & ~Exists(open_earlier)
+        | Q(outcome=Outcome.PENDING) & ~Exists(in_flight(now - lease())) & ~Exists(open_earlier)
     ).order_by("id")
 
 

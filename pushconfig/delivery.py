@@ -4,11 +4,11 @@ reused HTTP session per config and process.
 A config's records are spread over lanes by (request, receiver, identity). A worker leases a
 lane (a conditional UPDATE, so two workers never hold one), takes the oldest due records —
 at most one per key per round, and none of a key whose earlier record still waits for a retry
-— writes an attempt row for each before the call, sends them, and completes attempts and
-records with bulk updates. Lanes of one config run in parallel on several workers; each key's
-records reach the target in the order they were accepted. A task may hold several lanes of a
-config at once (a small ingest call's few records spread over all lanes): one task and one
-batch for them instead of one per lane.
+— writes the batch down as in flight (one row), sends it, and writes the attempts and the
+records' outcomes in one transaction that deletes that row. Lanes of one config run in
+parallel on several workers; each key's records reach the target in the order they were
+accepted. A task may hold several lanes of a config at once (a small ingest call's few
+records spread over all lanes): one task and one batch for them instead of one per lane.
 """
 import logging
 import uuid
@@ -29,8 +29,8 @@ from integration.bulk import bulk_insert, update_rows
 
 from . import breaker
 from .items import build_items
-from .models import Breaker, DeliveryLane, PushAttempt, PushConfig, PushRecord
-from .models.log import OPEN, is_open
+from .models import Breaker, DeliveryLane, InFlightBatch, PushAttempt, PushConfig, PushRecord
+from .models.log import OPEN
 from .transports.base import NOT_SENT
 from .vocabulary import Outcome
 
@@ -155,6 +155,11 @@ def _queue(config_id, lane):
                                      ).order_by("config_id", "lane", "id")
 
 
+# A batch reads the queue at most this many times (each at most a batch's worth) for keys
+# to take: a key repeated in the queue sends one record per batch, its next ones later.
+WINDOW = 4
+
+
 def next_batch(config_id, lane, size, after=0):
     """The oldest due records of a lane (or lanes), at most one per key, and none of a key
     that still has an earlier open record anywhere — waiting for a retry, or in another lane
@@ -167,54 +172,47 @@ def next_batch(config_id, lane, size, after=0):
     say "all pending": PostgreSQL then walks the primary key there, row by row). A retry
     that comes due below the bound waits for the lane's next task (the sweeper's)."""
     now = timezone.now()
-    # The window is read as ids and keys only: it is 4 batches long, and building whole
-    # records (payloads decoded) for the three quarters left behind was wasted work.
-    window = [(pk, (request_id, receiver, identity)) for pk, request_id, receiver, identity
-              in _queue(config_id, lane).filter(
-                  Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now), id__gt=after)
-              .values_list("id", "request_id", "receiver", "identity")[: size * 4]]
-    if not window:
-        return [], after
-    taken, seen, left, i = [], set(), None, 0
-    while i < len(window) and len(taken) < size:
-        # The next keys of the window, one record each (a repeat waits for a later batch)...
-        candidates = []  # a full batch's worth each time: held keys are rare
-        while i < len(window) and len(candidates) < size:
-            pk, key = window[i]
-            i += 1
-            if key in seen:
-                left = left or pk
-            else:
-                seen.add(key)
-                candidates.append((pk, key))
-        if not candidates:
+    due = _queue(config_id, lane).filter(Q(next_attempt_at__isnull=True)
+                                         | Q(next_attempt_at__lte=now))
+    # The records are read whole, a batch's worth at a time, and only read again when keys
+    # repeat: with keys that do not (the common case) one query is the batch. (Reading a
+    # window of ids and keys four batches long and then the batch by primary key cost a
+    # second query and three quarters of a window left behind, every batch.)
+    taken, seen, left, last = [], set(), None, after
+    for _round in range(WINDOW):
+        wanted = size - len(taken)
+        window = list(due.filter(id__gt=last)[:wanted])
+        if not window:
             break
+        last = window[-1].pk
+        # One record per key (a repeat waits for a later batch)...
+        candidates = []
+        for record in window:
+            if record.key in seen:
+                left = left or record.pk
+            else:
+                seen.add(record.key)
+                candidates.append(record)
         # ...unless the key has an earlier open record outside the window: waiting for a
         # retry, in another lane after the lane count changed, or re-pushed below `after`.
         # Read by request alone (with `receiver IN` too, PostgreSQL ANDed a bitmap of every
-        # record of 400 receivers each batch) and only up to the last candidate (up to the
-        # window's end it read four times the rows, for keys the batch does not take).
-        keys, first_open = {key for _pk, key in candidates}, {}
-        for pk, *key in open_records(config_id).filter(
-                request_id__in={key[0] for key in keys}, id__lt=candidates[-1][0]
-        ).values_list("id", "request_id", "receiver", "identity"):
-            key = tuple(key)
-            if key in keys and pk < first_open.get(key, pk + 1):
-                first_open[key] = pk
-        for pk, key in candidates:
-            if first_open.get(key, pk) < pk or len(taken) >= size:
-                left = min(left or pk, pk)
+        # record of 400 receivers each batch) and only up to the last candidate.
+        keys, first_open = {record.key for record in candidates}, {}
+        if candidates:
+            for pk, *key in open_records(config_id).filter(
+                    request_id__in={key[0] for key in keys}, id__lt=candidates[-1].pk
+            ).values_list("id", "request_id", "receiver", "identity"):
+                key = tuple(key)
+                if key in keys and pk < first_open.get(key, pk + 1):
+                    first_open[key] = pk
+        for record in candidates:
+            if first_open.get(record.key, record.pk) < record.pk:
+                left = min(left or record.pk, record.pk)
             else:
-                taken.append(pk)
-    if i < len(window):
-        left = left or window[i][0]
-    resume = left - 1 if left else window[-1][0]
-    # By primary key only, then still open (the lane's lease keeps other workers away, not
-    # the admin or cleanup) checked here: with the open-queue condition in the query, stale
-    # statistics (a burst after an ANALYZE of a small table) made PostgreSQL walk the whole
-    # open queue of the config for 100 ids: 10 ms a batch instead of 1.
-    return [record for record in PushRecord.objects.filter(id__in=taken).order_by("id")
-            if is_open(record)], resume
+                taken.append(record)
+        if len(taken) == size or len(window) < wanted:
+            break  # a full batch, or the lane has no more due records
+    return taken, (left - 1 if left else last)
 
 
 def lease():
@@ -288,7 +286,7 @@ def run_lane(config_id, lane, budget_seconds=30.0):
                 if probing:
                     breaker.give_back_probe(config)
                 break
-            results = send_batch(config, transport, batch, heartbeat)
+            results = send_batch(config, transport, batch, heartbeat, lanes)
             breaker.record(config, results, probing)
             untried = [r.pk for r, result in zip(batch, results, strict=True)
                        if result.error_class == NOT_SENT]
@@ -324,17 +322,19 @@ class _Heartbeat:
         return self.held
 
 
-def send_batch(config, transport, records, keep_going=None):
+def send_batch(config, transport, records, keep_going, lanes):
+    """Send a batch of open records (in id order) of `lanes`; returns their Deliveries."""
     now = timezone.now()
     items, refused = build_items(config, records)
-    # The attempt row written before the call is the trace a crash leaves; the record counts
-    # the try when the answer is written (one UPDATE of the record per try, not two: each
-    # writes a new version into all of its 12 indexes), or the sweeper counts it when it
-    # closes an attempt a crash left open.
+    # The trace a crash leaves is the in-flight row, written before the first call; the
+    # attempts are written once, with their answers. The record counts the try when the
+    # answer is written (one UPDATE of the record per try: each writes a new version into
+    # all of its indexes), or the sweeper counts it when it closes what a crash left.
     for record in records:
         record.attempts += 1
-    attempts = [PushAttempt(record=r, number=r.attempts, started_at=now) for r in records]
-    bulk_insert(PushAttempt, attempts)  # COPY, ids from the sequence: needed to finish them
+    flight = InFlightBatch.objects.create(
+        config=config, lanes=list(lanes), tries=[[r.pk, r.attempts] for r in records],
+        first_record=records[0].pk, last_record=records[-1].pk, started_at=now)
 
     results = dict(refused)
     sendable = [item for item in items if item.record_id not in results]
@@ -348,50 +348,50 @@ def send_batch(config, transport, records, keep_going=None):
         for item in sendable:
             results.setdefault(item.record_id, Delivery(
                 False, _("Internal error: %(error)s") % {"error": exc}, error_class=type(exc).__name__))
-    finish(records, attempts, results)
+    finish(records, results, now, flight)
     return [results[record.pk] for record in records]
 
 
-def finish(records, attempts, results):
+def finish(records, results, started_at, flight):
+    """Write the batch's answers: an attempt per record tried, the records' outcomes, and
+    the in-flight row gone, in one transaction."""
     now = timezone.now()
     max_attempts = settings.PUSH_MAX_ATTEMPTS
-    untried = []
-    for record, attempt in zip(records, attempts, strict=True):
+    tried, attempts = [], []
+    for record in records:
         result = results[record.pk]
-        if result.error_class == NOT_SENT:
-            untried.append((record, attempt))
+        if result.error_class == NOT_SENT:  # the batch stopped before it: as if never taken
             record.attempts -= 1
             continue
-        attempt.finished_at = now
-        attempt.http_status = result.http_status
-        attempt.duration_ms = result.duration_ms
-        attempt.error_class = result.error_class[:100]
-        attempt.request = result.request
-        attempt.response = result.response
+        tried.append(record)
         record.pushed_at = now
         if result.ok:
-            attempt.outcome = record.outcome = Outcome.SUCCESS
+            record.outcome = Outcome.SUCCESS
             record.reason, record.permanent, record.next_attempt_at = "", False, None
-            continue
-        attempt.outcome = record.outcome = Outcome.FAILED
-        record.reason = result.reason
-        record.permanent = result.permanent
-        if result.permanent or record.attempts >= max_attempts:
-            record.next_attempt_at = None
-            if not result.permanent:
-                record.reason += " " + _("(gave up after %(n)d attempts)") % {"n": record.attempts}
         else:
-            record.next_attempt_at = now + timedelta(seconds=max(
-                backoff_seconds(record.attempts), result.retry_after or 0))
-    if untried:  # the batch stopped before them: as if they had never been taken
-        PushAttempt.objects.filter(pk__in=[a.pk for _r, a in untried]).delete()
-        skip = {r.pk for r, _a in untried}
-        records = [r for r in records if r.pk not in skip]
-        attempts = [a for a in attempts if a.record_id not in skip]
-    update_rows(PushAttempt, attempts, ["finished_at", "outcome", "http_status", "duration_ms",
-                                        "error_class", "request", "response"])
-    update_rows(PushRecord, records, ["attempts", "outcome", "reason", "permanent",
-                                      "next_attempt_at", "pushed_at"])
+            record.outcome = Outcome.FAILED
+            record.reason = result.reason
+            record.permanent = result.permanent
+            if result.permanent or record.attempts >= max_attempts:
+                record.next_attempt_at = None
+                if not result.permanent:
+                    record.reason += " " + _("(gave up after %(n)d attempts)") % {
+                        "n": record.attempts}
+            else:
+                record.next_attempt_at = now + timedelta(seconds=max(
+                    backoff_seconds(record.attempts), result.retry_after or 0))
+        attempts.append(PushAttempt(
+            record_id=record.pk, number=record.attempts, started_at=started_at, finished_at=now,
+            outcome=record.outcome, http_status=result.http_status,
+            duration_ms=result.duration_ms, error_class=result.error_class[:100],
+            request=result.request, response=result.response))
+    with transaction.atomic():
+        # The records first: their rows are then locked until the commit, and a record
+        # deleted while its call was out (the admin, a cleanup) gets no attempt.
+        kept = update_rows(PushRecord, tried, ["attempts", "outcome", "reason", "permanent",
+                                                "next_attempt_at", "pushed_at"], returning=True)
+        bulk_insert(PushAttempt, [a for a in attempts if a.record_id in kept], with_ids=False)
+        InFlightBatch.objects.filter(pk=flight.pk).delete()
 
 
 def backoff_seconds(attempts):
@@ -402,7 +402,7 @@ def backoff_seconds(attempts):
 
 def sweep():
     """Re-enqueue lanes with due work that no worker holds: after a broker outage, a worker
-    crash, or a retry coming due. Also closes attempts a crash left open."""
+    crash, or a retry coming due. Also closes what a crash left in flight."""
     now = timezone.now()
     close_interrupted(now)
     fused = Breaker.objects.exclude(state=Breaker.State.CLOSED).filter(probe_at__gt=now)
@@ -417,23 +417,34 @@ def sweep():
 
 
 def close_interrupted(now):
-    """Close, as failed, the attempts a crash left open — older than a lease, on a lane no
-    worker holds (a batch to a slow target can outlast a lease; its worker renews the lane's)
-    — and count each as a try of its record, which learns of a try only from its answer.
+    """Close what a crash left in flight — batches older than a lease, on lanes no worker
+    holds (a batch to a slow target can outlast a lease; its worker renews the lanes') —
+    with an `Interrupted` attempt for each try, counted as a try of its record, which
+    learns of a try only from its answer.
 
     A worker that took the record again before this ran numbered its try as the one that
     was cut short; the count is still right (this adds the lost one). A re-push in between
-    spends one try of its fresh budget on the crash."""
+    spends one try of its fresh budget on the crash. A worker that was not dead but stuck
+    in one call for longer than its lease writes its answers when the call returns: that try
+    then shows twice, as `Interrupted` and as answered."""
     busy = set(DeliveryLane.objects.filter(leased_until__gt=now).values_list("config_id", "lane"))
     with transaction.atomic():
-        stale = [(pk, record_id) for pk, record_id, config_id, lane in
-                 PushAttempt.objects.select_for_update(skip_locked=True, of=("self",)).filter(
-                     finished_at__isnull=True, started_at__lt=now - lease()).values_list(
-                     "pk", "record_id", "record__config_id", "record__lane")
-                 if (config_id, lane) not in busy]
-        PushAttempt.objects.filter(pk__in=[pk for pk, _r in stale]).update(
-            finished_at=now, outcome=Outcome.FAILED, error_class="Interrupted")
-        lost = Counter(record_id for _pk, record_id in stale)
+        stale = [flight for flight in InFlightBatch.objects.select_for_update(skip_locked=True)
+                 .filter(started_at__lt=now - lease())
+                 if not any((flight.config_id, lane) in busy for lane in flight.lanes)]
+        if not stale:
+            return
+        tries = [(record_id, number, flight.started_at)
+                 for flight in stale for record_id, number in flight.tries]
+        kept = set(PushRecord.objects.filter(pk__in={t[0] for t in tries})
+                   .values_list("pk", flat=True))  # a record deleted since has no log
+        tries = [t for t in tries if t[0] in kept]
+        bulk_insert(PushAttempt, [
+            PushAttempt(record_id=record_id, number=number, started_at=started,
+                        finished_at=now, outcome=Outcome.FAILED, error_class="Interrupted")
+            for record_id, number, started in tries], with_ids=False)
+        InFlightBatch.objects.filter(pk__in=[flight.pk for flight in stale]).delete()
+        lost = Counter(record_id for record_id, _number, _started in tries)
         by_count = {}  # one UPDATE per count (almost always just 1), not one per record
         for record_id, count in lost.items():
             by_count.setdefault(count, []).append(record_id)

@@ -1,8 +1,9 @@
 """The push log: one record per (event, config) with its outcome, one attempt per try.
 
-A record is written in the inbox transaction (the outbox); its attempts are written before
-each request leaves and completed when the answer arrives, so a crash mid-call leaves a
-visible, retryable trace.
+A record is written in the inbox transaction (the outbox). A batch leaving a worker is first
+written down as one InFlightBatch row; its attempts are written with the answers, in the
+transaction that records the outcomes and deletes that row. So a crash mid-call leaves a
+trace, which the sweeper turns into `Interrupted` attempts before the records are retried.
 """
 from django.db import connection, models, transaction
 from django.utils.translation import gettext_lazy as _
@@ -20,13 +21,6 @@ OPEN = (models.Q(outcome=Outcome.PENDING)
 # since the administrator fixed something and asks for a new start.
 RESTART = {"outcome": Outcome.PENDING, "permanent": False, "next_attempt_at": None, "reason": "",
            "attempts": 0, "compensations": 0}
-
-
-def is_open(record):
-    """OPEN, for a record in hand."""
-    return record.outcome == Outcome.PENDING or (
-        record.outcome == Outcome.FAILED and not record.permanent
-        and record.next_attempt_at is not None)
 
 
 class PushRecord(models.Model):
@@ -99,6 +93,17 @@ class PushRecord(models.Model):
     def key(self):
         return (self.request_id, self.receiver, self.identity)
 
+    def in_flight_try(self):
+        """The try of the batch sending this record right now (or left by a crash until the
+        sweeper closes it): {"started_at", "number"}, or None. Its attempt is written only
+        with its answer."""
+        batches = covering(self.config_id, self.pk).order_by("started_at")
+        for started_at, tries in batches.values_list("started_at", "tries"):
+            for record_id, number in tries:
+                if record_id == self.pk:
+                    return {"started_at": started_at, "number": number}
+        return None
+
 
 def delete_in_chunks(queryset, chunk=2000):
     """Delete a huge set of records without loading it or holding locks for long: one short
@@ -154,11 +159,38 @@ class PushAttempt(models.Model):
         verbose_name = _("push attempt")
         verbose_name_plural = _("push attempts")
         ordering = ["record", "number"]
-        indexes = [
-            # The sweeper looks for attempts a crash left open.
-            models.Index(fields=["started_at"], name="attempt_unfinished",
-                         condition=models.Q(finished_at__isnull=True)),
-        ]
+
+
+class InFlightBatch(models.Model):
+    """A batch a worker is sending, written before its first call and deleted in the
+    transaction that writes its attempts and outcomes: one row a batch, where an attempt row
+    written before each call and updated after it cost the database four times as much.
+
+    A row older than a lease on lanes no worker holds is what a crash left: the sweeper
+    (delivery.close_interrupted) writes an `Interrupted` attempt for each of its tries.
+    Cleanup and compensation leave records of a batch in flight alone (`in_flight`)."""
+
+    config = models.ForeignKey("pushconfig.PushConfig", on_delete=models.CASCADE,
+                               related_name="+")
+    lanes = models.JSONField(default=list)
+    tries = models.JSONField(default=list)  # [[record id, try number], …] in id order
+    first_record = models.BigIntegerField()
+    last_record = models.BigIntegerField()
+    started_at = models.DateTimeField()
+
+
+def covering(config_id, record_id):
+    """The batches in flight whose id range holds the record (values or OuterRefs)."""
+    return InFlightBatch.objects.filter(config_id=config_id, first_record__lte=record_id,
+                                        last_record__gte=record_id)
+
+
+def in_flight(since):
+    """Records of a batch in flight started after `since`, for a subquery on PushRecord: by
+    id range, so it may hold back a few more records of the config than the batch has, never
+    fewer; cleanup and compensation then take those on their next run."""
+    return covering(models.OuterRef("config_id"), models.OuterRef("pk")).filter(
+        started_at__gte=since)
 
 
 class DeliveryLane(models.Model):

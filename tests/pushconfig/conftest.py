@@ -4,7 +4,7 @@ import socket
 import pytest
 
 from pushconfig.delivery import open_records, run_lane
-from pushconfig.models import PushConfig
+from pushconfig.models import InFlightBatch, PushConfig
 from tests.receivers import Answer, Receiver
 
 ECOLOGY_OK = {"syscode": "OA", "dataType": "", "operType": "", "operResult": "1", "message": ""}
@@ -41,6 +41,15 @@ def deliver_all(config, rounds=20):
             progressed |= bool(run and run.sent)
         if not progressed:
             return
+
+
+def in_flight(*records, started_at):
+    """What a worker writes before a batch's first call — and what a crash leaves of it."""
+    records = sorted(records, key=lambda r: r.pk)
+    return InFlightBatch.objects.create(
+        config_id=records[0].config_id, lanes=sorted({r.lane for r in records}),
+        tries=[[r.pk, r.attempts + 1] for r in records], first_record=records[0].pk,
+        last_record=records[-1].pk, started_at=started_at)
 
 
 def post_events(api, *events):

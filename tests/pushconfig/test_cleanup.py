@@ -17,7 +17,7 @@ from pushconfig import cleanup
 from pushconfig.models import PushAttempt, PushRecord
 from pushconfig.tasks import cleanup as cleanup_task
 
-from .conftest import make_config
+from .conftest import in_flight, make_config
 from .test_admin_support import EN
 
 pytestmark = pytest.mark.django_db
@@ -179,18 +179,17 @@ def test_it_offers_a_dry_run_action_in_the_admin_that_deletes_nothing(client, ad
 def test_it_keeps_a_record_a_worker_is_sending_right_now():
     config = make_config(URL, cleanup_enabled=True, cleanup_keep_days=30)
     sending = record(config, "pending", 90, attempts=0)
-    PushAttempt.objects.create(record=sending, number=1, started_at=timezone.now())
+    flight = in_flight(sending, started_at=timezone.now())
     assert not cleanup.expired(config).filter(pk=sending.pk).exists()
-    PushAttempt.objects.filter(record=sending).update(
-        started_at=timezone.now() - timedelta(hours=1))  # a crash long ago: no longer in flight
+    flight.started_at = timezone.now() - timedelta(hours=1)  # a crash long ago: not in flight
+    flight.save()
     assert cleanup.expired(config).filter(pk=sending.pk).exists()
 
 
 def test_a_run_deletes_around_a_record_a_worker_is_sending_right_now(log):
     config, old, _recent, _others = log
     sending = record(config, "pending", 90, attempts=0)
-    PushAttempt.objects.create(record=sending, number=1, started_at=timezone.now())
+    in_flight(sending, started_at=timezone.now())
     report = cleanup.run(config, chunk=2)
     assert report.total == 4 and report.counts == {"success": 2, "ignored": 1, "pending": 1}
     assert PushRecord.objects.filter(pk=sending.pk).exists()
-    assert PushAttempt.objects.filter(record=sending).count() == 1

@@ -16,7 +16,7 @@ from pushconfig.tasks import compensate
 from tests.integration.helpers import todo_event
 from tests.receivers import Answer
 
-from .conftest import ECOLOGY_OK, deliver_all, make_config, post_events
+from .conftest import ECOLOGY_OK, deliver_all, in_flight, make_config, post_events
 
 pytestmark = pytest.mark.django_db
 URL = "http://127.0.0.1:9"
@@ -79,9 +79,8 @@ def test_it_picks_exactly_the_records_that_need_a_re_push(lanes):
     PushAttempt.objects.create(record=picked[2], number=1, started_at=now - timedelta(minutes=9),
                                finished_at=now - timedelta(minutes=7), outcome="failed",
                                error_class="Interrupted")
-    in_flight = record(config, "in-flight", outcome="pending", attempts=1)
-    PushAttempt.objects.create(record=in_flight, number=1,
-                               started_at=now - timedelta(seconds=10))
+    sending = record(config, "in-flight", outcome="pending", attempts=1)
+    in_flight(sending, started_at=now - timedelta(seconds=10))
     left = [
         record(config, "recent-failure", tried_minutes_ago=2),   # waited 2 of 5 minutes
         record(config, "recent-pending", outcome="pending", minutes_ago=1),
@@ -92,7 +91,7 @@ def test_it_picks_exactly_the_records_that_need_a_re_push(lanes):
         record(config, "ignored", outcome="ignored"),
         record(config, "intercepted", outcome="intercepted"),
         record(config, "used-up", compensations=3),
-        in_flight,
+        sending,
         record(make_config(URL, identifier="other", compensation_enabled=True,
                            compensation_cron="*/5 * * * *"), "other-config"),
     ]

@@ -6,11 +6,11 @@ from django.utils import timezone
 
 from integration.models import Person
 from pushconfig import delivery
-from pushconfig.models import DeliveryLane, PushAttempt, PushRecord
+from pushconfig.models import DeliveryLane, InFlightBatch, PushAttempt, PushRecord
 from tests.integration.helpers import todo_event
 from tests.receivers import Answer
 
-from .conftest import ECOLOGY_OK, deliver_all, make_config
+from .conftest import ECOLOGY_OK, deliver_all, in_flight, make_config
 from .conftest import post_events as post
 
 pytestmark = pytest.mark.django_db
@@ -140,7 +140,8 @@ def test_it_sends_the_mapped_user_ids(api, receiver):
     assert (sent["receiver"], sent["creator"]) == ("A-001", "A-000")
 
 
-def test_it_writes_the_attempt_before_the_call_and_completes_it(api, receiver, monkeypatch):
+def test_it_writes_the_batch_in_flight_before_the_call_and_the_attempt_with_the_answer(
+        api, receiver, monkeypatch):
     from pushconfig.transports.ecology import EcologyTransport
 
     config = make_config(receiver.url)
@@ -148,16 +149,42 @@ def test_it_writes_the_attempt_before_the_call_and_completes_it(api, receiver, m
     real_send_one = EcologyTransport.send_one
 
     def send_one(self, item):  # look at the log from the worker's side, as the call leaves
-        seen.append(list(PushAttempt.objects.values_list("finished_at", flat=True)))
+        seen.append((list(InFlightBatch.objects.values_list("tries", "lanes")),
+                     PushAttempt.objects.count()))
         return real_send_one(self, item)
 
     monkeypatch.setattr(EcologyTransport, "send_one", send_one)
     post(api, todo(1))
+    record = PushRecord.objects.get()
     deliver_all(config)
-    assert seen == [[None]]  # the attempt existed, unfinished, while the call was in flight
+    assert seen == [([([[record.pk, 1]], [record.lane])], 0)]  # the trace of the call in flight
+    assert not InFlightBatch.objects.exists()
     attempt = PushAttempt.objects.get()
-    assert attempt.outcome == "success" and attempt.http_status == 200
+    assert attempt.outcome == "success" and attempt.http_status == 200 and attempt.number == 1
+    assert attempt.started_at <= attempt.finished_at
     assert attempt.request["flowid"] == "1001" and "operResult" in attempt.response
+
+
+def test_a_record_deleted_while_its_call_is_out_gets_no_attempt_and_the_others_do(
+        api, receiver, monkeypatch):
+    from pushconfig.transports.ecology import EcologyTransport
+
+    config = make_config(receiver.url)
+    post(api, todo(1), todo(2, request_id="1002"))
+    first, second = PushRecord.objects.order_by("id")
+    real_send_one = EcologyTransport.send_one
+
+    def send_one(self, item):  # the admin deletes the second record meanwhile
+        PushRecord.objects.filter(pk=second.pk).delete()
+        return real_send_one(self, item)
+
+    monkeypatch.setattr(EcologyTransport, "send_one", send_one)
+    for lane in {first.lane, second.lane}:
+        delivery.run_lane(config.pk, lane)
+    first.refresh_from_db()
+    assert first.outcome == "success"
+    assert list(PushAttempt.objects.values_list("record_id", flat=True)) == [first.pk]
+    assert not InFlightBatch.objects.exists()
 
 
 def test_it_leaves_a_lane_held_by_another_worker_alone(api, receiver):
@@ -230,14 +257,15 @@ def test_it_keeps_accepted_work_when_the_broker_is_down_and_the_sweeper_sends_it
     assert set(PushRecord.objects.values_list("outcome", flat=True)) == {"success"}
 
 
-def test_the_sweeper_closes_attempts_a_crash_left_open_and_retries_their_records(api, receiver):
+def test_the_sweeper_closes_what_a_crash_left_in_flight_and_retries_its_records(
+        api, receiver):
     config = make_config(receiver.url)
     post(api, todo(1))
     record = PushRecord.objects.get()
-    # What a worker dying mid-call leaves: the attempt row, open; the record counts a try
-    # only when its answer is written.
-    PushAttempt.objects.create(record=record, number=1,
-                               started_at=timezone.now() - timedelta(minutes=10))
+    # What a worker dying mid-call leaves: its batch in flight; the record counts a try only
+    # when its answer is written.
+    started = timezone.now() - timedelta(minutes=10)
+    in_flight(record, started_at=started)
     from config.celery import app
 
     app.conf.task_always_eager = True
@@ -247,10 +275,11 @@ def test_the_sweeper_closes_attempts_a_crash_left_open_and_retries_their_records
         app.conf.task_always_eager = False
     first, second = PushAttempt.objects.filter(record=record).order_by("number")
     assert (first.number, first.outcome, first.error_class) == (1, "failed", "Interrupted")
+    assert first.started_at == started and first.finished_at > started
     assert (second.number, second.outcome) == (2, "success")
     record.refresh_from_db()
     assert (record.outcome, record.attempts) == ("success", 2)
-    assert config.records.count() == 1
+    assert config.records.count() == 1 and not InFlightBatch.objects.exists()
 
 
 def test_a_try_a_crash_left_open_counts_whether_the_sweeper_or_a_worker_comes_first(
@@ -258,21 +287,19 @@ def test_a_try_a_crash_left_open_counts_whether_the_sweeper_or_a_worker_comes_fi
     config = make_config(receiver.url)
     post(api, todo(1))
     record = PushRecord.objects.get()
-    PushAttempt.objects.create(record=record, number=1,
-                               started_at=timezone.now() - timedelta(minutes=10))
-    deliver_all(config)  # a worker takes the record before the sweeper closed the attempt
+    in_flight(record, started_at=timezone.now() - timedelta(minutes=10))
+    deliver_all(config)  # a worker takes the record before the sweeper closed the batch
     record.refresh_from_db()
     assert (record.outcome, record.attempts) == ("success", 1)
     delivery.close_interrupted(timezone.now())
     record.refresh_from_db()
     assert record.attempts == 2  # two tries: the one cut short and the one answered
-    assert list(PushAttempt.objects.filter(record=record).order_by("id").values_list(
-        "number", "error_class")) == [(1, "Interrupted"), (1, "")]
+    assert sorted(PushAttempt.objects.filter(record=record).values_list(
+        "number", "error_class")) == [(1, ""), (1, "Interrupted")]
 
     post(api, todo(2, request_id="1002"))  # and the other way round: a crash, then the sweeper
     other = PushRecord.objects.get(request_id="1002")
-    PushAttempt.objects.create(record=other, number=1,
-                               started_at=timezone.now() - timedelta(minutes=10))
+    in_flight(other, started_at=timezone.now() - timedelta(minutes=10))
     delivery.close_interrupted(timezone.now())
     other.refresh_from_db()
     assert (other.outcome, other.attempts) == ("pending", 1)
@@ -281,26 +308,35 @@ def test_a_try_a_crash_left_open_counts_whether_the_sweeper_or_a_worker_comes_fi
         "number", "outcome")) == [(1, "failed"), (2, "success")]
 
 
-def test_the_sweeper_leaves_the_attempts_of_a_batch_that_outlasts_a_lease_alone(
-        api, receiver):
-    """A batch to a slow target can take longer than a lease; its worker keeps the lane's
-    lease renewed, so its attempts are not a crash's and its records are not charged."""
+def test_the_sweeper_leaves_a_batch_that_outlasts_a_lease_alone(api, receiver):
+    """A batch to a slow target can take longer than a lease; its worker keeps the lanes'
+    lease renewed, so its batch is not a crash's and its records are not charged."""
     config = make_config(receiver.url)
     post(api, todo(1))
     record = PushRecord.objects.get()
-    started = timezone.now() - timedelta(minutes=10)
-    attempt = PushAttempt.objects.create(record=record, number=1, started_at=started)
+    in_flight(record, started_at=timezone.now() - timedelta(minutes=10))
     DeliveryLane.objects.create(config=config, lane=record.lane, holder="worker-1",
                                 leased_until=timezone.now() + timedelta(seconds=60))
     delivery.close_interrupted(timezone.now())
-    attempt.refresh_from_db()
     record.refresh_from_db()
-    assert (attempt.finished_at, record.attempts) == (None, 0)
+    assert (PushAttempt.objects.count(), record.attempts) == (0, 0)
+    assert InFlightBatch.objects.count() == 1
     DeliveryLane.objects.filter(config=config).update(leased_until=timezone.now())  # it died
     delivery.close_interrupted(timezone.now())
-    attempt.refresh_from_db()
     record.refresh_from_db()
-    assert (attempt.error_class, record.attempts) == ("Interrupted", 1)
+    assert (PushAttempt.objects.get().error_class, record.attempts) == ("Interrupted", 1)
+    assert not InFlightBatch.objects.exists()
+
+
+def test_the_sweeper_leaves_a_batch_younger_than_a_lease_alone(api, receiver):
+    """The sweeper calls a batch lost only once it is older than a lease, whatever the lane
+    rows say."""
+    make_config(receiver.url)
+    post(api, todo(1))
+    record = PushRecord.objects.get()
+    in_flight(record, started_at=timezone.now() - timedelta(seconds=5))
+    delivery.close_interrupted(timezone.now())
+    assert (PushAttempt.objects.count(), InFlightBatch.objects.count()) == (0, 1)
 
 
 def test_a_record_re_pushed_below_a_tasks_bound_is_picked_up_when_the_task_ends(
@@ -412,25 +448,6 @@ def test_a_later_candidate_held_by_a_record_between_it_and_the_first_ones_waits(
     assert after == a1.pk - 1
 
 
-def test_is_open_says_what_the_open_condition_selects(api, receiver):
-    """A batch is read by primary key and checked in Python: the two must agree."""
-    from itertools import product
-
-    from pushconfig.models.log import OPEN, is_open
-
-    config = make_config(receiver.url)
-    post(api, *[todo(n, request_id=str(5000 + n)) for n in range(12)])
-    records = list(PushRecord.objects.filter(config=config).order_by("id"))
-    later = timezone.now() + timedelta(hours=1)
-    for record, (outcome, permanent, retry) in zip(records, product(
-            ["pending", "failed", "success"], [False, True], [None, later]), strict=True):
-        PushRecord.objects.filter(pk=record.pk).update(
-            outcome=outcome, permanent=permanent, next_attempt_at=retry)
-    for record in PushRecord.objects.filter(config=config):
-        assert is_open(record) == PushRecord.objects.filter(OPEN, pk=record.pk).exists()
-    assert 0 < PushRecord.objects.filter(OPEN, config=config).count() < 12
-
-
 def test_lanes_of_reads_one_row_per_lane_not_per_record(api, receiver, settings):
     """The sweeper, a breaker's recovery and a re-push ask for the lanes of many records."""
     from django.db import connection
@@ -486,33 +503,23 @@ def test_the_window_walks_the_open_queue_even_when_statistics_say_all_is_pending
 
 
 @pytest.mark.postgres_only
-def test_a_batch_is_loaded_by_primary_key_whatever_the_statistics_say(receiver):
-    """Statistics of a table analyzed while small say almost nothing is open: with the
-    open-queue condition in the batch's query PostgreSQL walked the config's whole open
-    queue to find 100 ids. The batch is read by primary key; a record no longer open stays
-    out (see is_open)."""
+def test_a_batch_is_read_whole_in_one_query_down_the_open_queue(receiver):
+    """With keys that do not repeat, the batch is one query (its keys' earlier open records
+    a second), walking the open-queue index; nothing is read again by primary key."""
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
     from bench.seed import records
 
     config = make_config(receiver.url)
+    records(config.pk, 40_000, "burst", outcome="'pending'")
+    with CaptureQueriesContext(connection) as queries:
+        batch, after = delivery.next_batch(config.pk, 3, 100)
+    first = list(PushRecord.objects.filter(config=config, lane=3).order_by("id")[:100])
+    assert batch == first and after == first[-1].pk
+    assert [record.payload for record in batch] == [record.payload for record in first]
+    assert len(queries.captured_queries) == 2
     with connection.cursor() as cursor:
-        cursor.execute("ANALYZE pushconfig_pushrecord")  # empty
-    records(config.pk, 40_000, "burst", outcome="'pending'", analyze=False)
-    head = list(PushRecord.objects.filter(config=config, lane=3).order_by("id")[:2])
-    real = delivery.open_records
-
-    def closed_meanwhile(*args):  # after the window was read, before the batch is
-        PushRecord.objects.filter(pk=head[1].pk).update(outcome="success")  # e.g. the admin
-        return real(*args)
-
-    with CaptureQueriesContext(connection) as queries, pytest.MonkeyPatch.context() as patch:
-        patch.setattr(delivery, "open_records", closed_meanwhile)
-        batch, _after = delivery.next_batch(config.pk, 3, 100)
-    assert len(batch) == 99 and batch[0] == head[0] and head[1] not in batch
-    load = queries.captured_queries[-1]["sql"]
-    with connection.cursor() as cursor:
-        cursor.execute("EXPLAIN " + load)
+        cursor.execute("EXPLAIN " + queries.captured_queries[0]["sql"])
         plan = "\n".join(row[0] for row in cursor.fetchall())
-    assert "pushconfig_pushrecord_pkey" in plan and "push_open_queue" not in plan
+    assert "push_open_queue" in plan

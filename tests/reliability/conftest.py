@@ -392,10 +392,13 @@ class Console:
     def progress(self, config_id):
         return f"{self.outcomes(config_id)}; not successful: {self.unfinished(config_id)}"
 
-    def open_attempts(self, config_id):
-        return self.sql("SELECT a.id FROM pushconfig_pushattempt a JOIN pushconfig_pushrecord r "
-                        "ON r.id = a.record_id WHERE r.config_id = %s AND a.finished_at IS NULL",
-                        config_id)
+    def in_flight(self, config_id):
+        """The keys of the records of batches in flight (or left so by a crash)."""
+        return {key for (key,) in self.sql(
+            "SELECT r.idempotency_key FROM pushconfig_inflightbatch f "
+            "CROSS JOIN jsonb_array_elements(f.tries) t "
+            "JOIN pushconfig_pushrecord r ON r.id = (t ->> 0)::bigint WHERE f.config_id = %s",
+            config_id)}
 
     def record_keys(self, config_id):
         return {k for (k,) in self.sql("SELECT idempotency_key FROM pushconfig_pushrecord "

@@ -76,7 +76,7 @@ def test_target_down_for_a_while_then_up(console, targets, sink):
                         lambda: console.progress(config))
     # Batches already on the wire finish first: closing the port in the middle of an answer
     # is a fault of its own (test_answer_cut_mid_way).
-    wait_until(lambda: not console.open_attempts(config), 10, "the batches in flight to end")
+    wait_until(lambda: not console.in_flight(config), 10, "the batches in flight to end")
     target.switch("refuse")
     probed = wait_until(lambda: fuses()[0][2] >= 1, 20, "a probe to fail on the closed port",
                         fuses)
@@ -123,7 +123,7 @@ def success_attempts_per_key(console, config_id):
 
 def test_worker_killed_in_the_middle_of_a_batch(console, targets):
     """SIGKILL the worker (pool and all) while batches are on the wire, start another: the
-    sweeper closes the interrupted attempts and re-sends their records; everything is
+    sweeper closes the interrupted batches and re-sends their records; everything is
     delivered, a duplicate only for what was in flight (at least once)."""
     # 0.3 s an answer: a lane's batch (5 keys at most here) stays within the 3 s lease while
     # its worker lives (a batch outlasting its lease is another test's subject).
@@ -139,20 +139,15 @@ def test_worker_killed_in_the_middle_of_a_batch(console, targets):
                lambda: console.progress(config))
     console.kill_worker()
 
-    def open_attempts():  # the keys of attempts not finished
-        return {key for (key,) in console.sql(
-            "SELECT r.idempotency_key FROM pushconfig_pushattempt a JOIN pushconfig_pushrecord r "
-            "ON r.id = a.record_id WHERE r.config_id = %s AND a.finished_at IS NULL", config)}
-
-    in_flight = open_attempts()
+    in_flight = console.in_flight(config)
     arrived_before_restart = len(target.successes())
     console.start_worker()
     delivered = all_success(console, config, len(events))
     # A worker that re-takes a record before the sweeper has run sends it at once; the
-    # attempt the kill left open is closed by the sweeper once its lane is free (see
+    # batch the kill left in flight is closed by the sweeper once its lanes are free (see
     # delivery.close_interrupted): wait for both.
-    recovered = wait_until(lambda: delivered() and not open_attempts(), 60,
-                           "every record to succeed and every interrupted attempt to be closed",
+    recovered = wait_until(lambda: delivered() and not console.in_flight(config), 60,
+                           "every record to succeed and every interrupted batch to be closed",
                            lambda: console.progress(config))
 
     figures = target.figures(keys)
@@ -274,7 +269,7 @@ def test_slow_target_does_not_hold_up_the_others(console, targets):
     assert all(x["error_class"] == "TransportError" for x in timed_out), timed_out
     assert any("Timed out" in reason for reason in reasons), reasons
     assert durations[-1] <= read_timeout * 1000 + 1500, durations
-    assert not console.open_attempts(a) and not console.open_attempts(b)
+    assert not console.in_flight(a) and not console.in_flight(b)
     assert hanging.order_violations() == {} and fine.order_violations() == {}
     assert set(success_attempts_per_key(console, a).values()) == {1}
     # No worker stuck on A: a batch must not go on calling a hanging target after a run of
@@ -298,7 +293,7 @@ def test_answer_cut_mid_way(console, targets):
     keys = console.record_keys(config)
     wait_until(lambda: len({e.key for e in target.entries()}) >= 5, 20,
                "every todo to meet a cut answer", lambda: console.progress(config))
-    wait_until(lambda: not console.open_attempts(config), 10, "the calls in flight to end")
+    wait_until(lambda: not console.in_flight(config), 10, "the calls in flight to end")
     target.switch("up")
 
     def settled():  # nothing pending, nothing waiting for a retry
