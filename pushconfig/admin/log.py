@@ -7,6 +7,7 @@ from django.contrib.admin import ShowFacets
 from django.db.models import Q
 from django.http import Http404
 from django.urls import reverse
+from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
@@ -78,7 +79,7 @@ class PushRecordAdmin(BigTableAdmin):
     inlines = [PushAttemptInline]
     fields = ["config", "event_link", "event_id", "kind", "idempotency_key", "lane",
               "request_id", "receiver", "identity", "creator", "workflow_id", "data_set",
-              "business_status", "outcome", "reason", "permanent", "attempts",
+              "business_status", "outcome", "reason", "permanent", "attempts", "in_flight",
               "next_attempt_at", "created_at", "pushed_at", "payload_pretty"]
     readonly_fields = fields
 
@@ -118,6 +119,16 @@ class PushRecordAdmin(BigTableAdmin):
     @admin.display(description=gettext_lazy("reason"))
     def short_reason(self, obj):
         return obj.reason if len(obj.reason) <= 80 else obj.reason[:80] + "…"
+
+    @admin.display(description=gettext_lazy("being sent"))
+    def in_flight(self, obj):
+        # A try's attempt is written with its answer: until then this is where it shows.
+        flight = obj.in_flight_try()
+        if flight is None:
+            return "—"
+        return _("try %(number)d, on the wire since %(started)s") % {
+            "number": flight["number"],
+            "started": formats.localize(timezone.localtime(flight["started_at"]))}
 
     @admin.display(description=gettext_lazy("event"))
     def event_link(self, obj):

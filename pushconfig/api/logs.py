@@ -37,11 +37,19 @@ class PushRecordOut(serializers.ModelSerializer):
                   "next_attempt_at", "created_at", "pushed_at"]
 
 
+class InFlightOut(serializers.Serializer):
+    started_at = serializers.DateTimeField()
+    number = serializers.IntegerField()
+
+
 class PushRecordDetailOut(PushRecordOut):
     attempt_log = PushAttemptOut(many=True, read_only=True)
+    # The try on the wire now, whose attempt is written with its answer (null: none).
+    in_flight = InFlightOut(source="in_flight_try", read_only=True, allow_null=True)
 
     class Meta(PushRecordOut.Meta):
-        fields = [*PushRecordOut.Meta.fields, "idempotency_key", "lane", "payload", "attempt_log"]
+        fields = [*PushRecordOut.Meta.fields, "idempotency_key", "lane", "payload",
+                  "in_flight", "attempt_log"]
 
 
 class PushRecordFilter(django_filters.FilterSet):

@@ -11,7 +11,7 @@ from pushconfig.delivery import lane_of
 from pushconfig.models import PushAttempt, PushRecord
 from tests.receivers import Answer
 
-from .conftest import ECOLOGY_OK, deliver_all, make_config, post_events
+from .conftest import ECOLOGY_OK, deliver_all, in_flight, make_config, post_events
 from .test_admin_support import EN, orgs, scoped_user, todo
 
 pytestmark = pytest.mark.django_db
@@ -139,11 +139,25 @@ def test_it_shows_a_record_read_only_with_the_payload_and_each_attempt(staff, ap
     assert attempt.http_status == 200
     assert "&quot;syscode&quot;: &quot;OA&quot;" in page  # the request sent
     assert "TransportError" in page  # the error class
+    assert "on the wire since" not in page
     assert 'name="_save"' not in page
     assert staff.post(detail_url(record), {"outcome": "success"}).status_code == 403
     record.refresh_from_db()
     assert record.outcome == "failed"
     assert staff.get(reverse("admin:pushconfig_pushrecord_add")).status_code == 403
+
+
+def test_a_records_detail_shows_the_try_on_the_wire(staff, api, receiver):
+    """A try's attempt is written with its answer; until then the detail names the try."""
+    from django.utils import timezone
+
+    make_config(receiver.url)
+    post_events(api, todo(1, receiver="lisi"), todo(2, receiver="wangwu", request_id="4002"))
+    record, other = PushRecord.objects.order_by("id")
+    in_flight(record, other, started_at=timezone.now())
+    page = staff.get(detail_url(record), **EN).content.decode()
+    assert "being sent" in page.lower() and "try 1, on the wire since" in page
+    assert not PushAttempt.objects.exists()
 
 
 # -- re-push and delete ----------------------------------------------------------------------

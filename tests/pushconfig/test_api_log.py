@@ -8,7 +8,7 @@ from pushconfig.api import operations
 from pushconfig.models import PushAttempt, PushRecord
 from tests.receivers import Answer
 
-from .conftest import ECOLOGY_OK, deliver_all, make_config, post_events
+from .conftest import ECOLOGY_OK, deliver_all, in_flight, make_config, post_events
 from .test_admin_support import EN, orgs, scoped_api, todo
 
 pytestmark = pytest.mark.django_db
@@ -86,6 +86,20 @@ def test_it_shows_a_record_with_its_payload_and_attempts(api, pushed):
     assert attempt["request"]["syscode"] == "OA" and "接收人不存在" in attempt["response"]
     assert attempt["error_class"] == "TransportError" and attempt["duration_ms"] is not None
     assert "attempt_log" not in api.get(URL).json()["results"][0]
+    assert data["in_flight"] is None
+
+
+def test_a_records_detail_shows_the_try_on_the_wire(api, pushed):
+    """A try's attempt is written with its answer; until then the detail names the try."""
+    from datetime import datetime
+
+    from django.utils import timezone
+
+    record = PushRecord.objects.filter(receiver="lisi").first()  # one try answered
+    started = timezone.now()
+    in_flight(record, started_at=started)
+    flight = api.get(f"{URL}{record.pk}/").json()["in_flight"]
+    assert flight["number"] == 2 and datetime.fromisoformat(flight["started_at"]) == started
 
 
 # -- re-push ---------------------------------------------------------------------------------
