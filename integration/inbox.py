@@ -56,7 +56,7 @@ def _split_duplicates(indexed_events, force=False):
     """Return (fresh, duplicate outcomes): repeats of a stored event and repeats within the call."""
     ids = [event["event_id"] for _, event in indexed_events]
     stored = set() if force else set(
-        InboundEvent.objects.filter(event_id__in=ids).values_list("event_id", flat=True)
+        InboundEvent.objects.filter(event_id__any_of=ids).values_list("event_id", flat=True)
     )
     fresh, duplicates, seen = [], [], set()
     for index, event in indexed_events:
@@ -73,14 +73,14 @@ class _Directory:
 
     def __init__(self, events):
         logins = {e.get(k) for e in events for k in ("receiver", "creator") if e.get(k)}
-        self.persons = dict(Person.objects.filter(login_id__in=logins).values_list("login_id", "id"))
+        self.persons = dict(Person.objects.filter(login_id__any_of=logins).values_list("login_id", "id"))
         wf_ids = {e["workflow_id"] for e in events if e.get("workflow_id")}
         self.workflows = dict(
-            Workflow.objects.filter(workflow_id__in=wf_ids).values_list("workflow_id", "id")
+            Workflow.objects.filter(workflow_id__any_of=wf_ids).values_list("workflow_id", "id")
         )
         identities = {e["identity"] for e in events if e.get("identity")}
         self.identities = set(
-            PartTimeIdentity.objects.filter(external_id__in=identities)
+            PartTimeIdentity.objects.filter(external_id__any_of=identities)
             .values_list("external_id", flat=True)
         )
 
@@ -100,7 +100,7 @@ class _Directory:
 def _lock_requests(request_ids):
     return {
         r.request_id: r
-        for r in Request.objects.select_for_update().filter(request_id__in=request_ids).order_by("id")
+        for r in Request.objects.select_for_update().filter(request_id__any_of=request_ids).order_by("id")
     }
 
 
@@ -158,7 +158,7 @@ def ingest_todo_events(indexed_events, source="api", force=False):
 
     pk_to_rid = {r.pk: rid for rid, r in requests.items() if r.pk}
     existing_items = TodoItem.objects.select_for_update().filter(
-        request_id__in=pk_to_rid.keys(), receiver__in={e["receiver"] for e in events}
+        request_id__any_of=pk_to_rid.keys(), receiver__any_of={e["receiver"] for e in events}
     ).order_by("id")
     items = {(pk_to_rid[i.request_id], i.receiver, i.identity): i for i in existing_items}
 

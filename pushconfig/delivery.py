@@ -20,7 +20,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import F, Lookup, Q
+from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
@@ -129,17 +129,6 @@ def transport_for(config):
     return cls(config, config.get_params(), session_for(config))
 
 
-class _AnyOf(Lookup):
-    """`column = ANY(array)`: PostgreSQL does not fold it to a constant, as it does `= 1`."""
-
-    lookup_name = "any_of"
-    prepare_rhs = False
-
-    def as_sql(self, compiler, connection):
-        lhs, params = self.process_lhs(compiler, connection)
-        return f"{lhs} = ANY(%s)", [*params, list(self.rhs)]
-
-
 def _queue(config_id, lane):
     """A lane's open records, oldest first.
 
@@ -151,7 +140,7 @@ def _queue(config_id, lane):
     milliseconds per batch instead of one."""
     if connection.vendor != "postgresql" or isinstance(lane, list | tuple):
         return open_records(config_id, lane).order_by("id")
-    return PushRecord.objects.filter(OPEN, _AnyOf(F("config_id"), [config_id]), lane=lane
+    return PushRecord.objects.filter(OPEN, config_id__any_of=[config_id], lane=lane
                                      ).order_by("config_id", "lane", "id")
 
 
@@ -200,7 +189,7 @@ def next_batch(config_id, lane, size, after=0):
         keys, first_open = {record.key for record in candidates}, {}
         if candidates:
             for pk, *key in open_records(config_id).filter(
-                    request_id__in={key[0] for key in keys}, id__lt=candidates[-1].pk
+                    request_id__any_of={key[0] for key in keys}, id__lt=candidates[-1].pk
             ).values_list("id", "request_id", "receiver", "identity"):
                 key = tuple(key)
                 if key in keys and pk < first_open.get(key, pk + 1):

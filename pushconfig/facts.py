@@ -7,9 +7,9 @@ from integration.models import Group, PartTimeIdentity, Person, Role, Workflow
 
 class BatchFacts:
     def __init__(self, logins, workflow_ids, identities=()):
-        self.persons = {p.login_id: p for p in Person.objects.filter(login_id__in=logins)
+        self.persons = {p.login_id: p for p in Person.objects.filter(login_id__any_of=logins)
                         .select_related("department", "subcompany", "post")}
-        self.workflows = {w.workflow_id: w for w in Workflow.objects.filter(workflow_id__in=workflow_ids)
+        self.workflows = {w.workflow_id: w for w in Workflow.objects.filter(workflow_id__any_of=workflow_ids)
                           .select_related("workflow_type")}
         self._memberships = None
         self._identity_ids = set(identities)
@@ -28,7 +28,7 @@ class BatchFacts:
             ids = {p.pk: login for login, p in self.persons.items()}
             for model, kind in ((Group, "group"), (Role, "role")):
                 through = model.members.through
-                for person_id, ext in through.objects.filter(person_id__in=ids).values_list(
+                for person_id, ext in through.objects.filter(person_id__any_of=ids).values_list(
                         "person_id", f"{model._meta.model_name}__external_id"):
                     found[ids[person_id]].add((kind, ext))
             self._memberships = found
@@ -37,7 +37,7 @@ class BatchFacts:
     def identities(self):
         if self._identities is None:
             self._identities = {i.external_id: i for i in PartTimeIdentity.objects.filter(
-                external_id__in=self._identity_ids).select_related("department", "subcompany", "post")}
+                external_id__any_of=self._identity_ids).select_related("department", "subcompany", "post")}
         return self._identities
 
     def org_entries(self, login, identity=""):

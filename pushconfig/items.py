@@ -21,8 +21,8 @@ def build_items(config, records, addresses=None):
     persons = {}
     if config.person_mapping != PersonMapping.LOGIN_ID:  # login ids pass through unread
         logins = {r.receiver for r in records} | {r.creator for r in records if r.creator}
-        persons = {p.login_id: p for p in Person.objects.filter(login_id__in=logins)}
-    names = dict(Workflow.objects.filter(workflow_id__in={r.workflow_id for r in records})
+        persons = {p.login_id: p for p in Person.objects.filter(login_id__any_of=logins)}
+    names = dict(Workflow.objects.filter(workflow_id__any_of={r.workflow_id for r in records})
                  .values_list("workflow_id", "name"))
     items, refused = [], {}
     for record in records:
