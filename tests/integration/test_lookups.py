@@ -38,3 +38,12 @@ def test_on_postgresql_the_values_are_one_array_elsewhere_an_in_list(persons):
         assert '"login_id" = ANY(' in sql and " IN (" not in sql
     else:
         assert '"login_id" IN (' in sql
+
+
+def test_values_with_array_syntax_in_them_are_matched_as_they_are():
+    odd = ['a,b', '{c}', 'd"e', "f'g", "h\\i", "NULL", " j ", "张三", ""]
+    Person.objects.bulk_create(
+        [Person(login_id=v, external_id=f"odd{i}", name="n") for i, v in enumerate(odd)])
+    found = set(Person.objects.filter(login_id__any_of=odd).values_list("login_id", flat=True))
+    assert found == set(odd)
+    assert not Person.objects.filter(login_id__any_of=["a", "b", "c", "NULL "]).exists()
