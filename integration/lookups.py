@@ -1,6 +1,6 @@
 """`field__any_of=values`: a set of values matched as one parameter.
 
-Django writes `field__in=values` as one placeholder per value, each value passed through
+Django writes `field__in=values` as one `%s` per value, each value passed through
 the field's conversions, and psycopg then quotes each into the query text: for the lists
 an ingest call looks up (its 1,000 event ids, up to 2,000 logins, its requests) that took
 about four times the Python time of the query itself. On PostgreSQL `any_of` is

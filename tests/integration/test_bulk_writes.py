@@ -117,7 +117,8 @@ def test_values_that_are_not_plain_are_written_as_bulk_create_writes_them():
     config = make_config("http://127.0.0.1:9")
 
     def record(n, **fields):
-        # The key fields are fixed data: only the values that are not plain matter here.
+        # The key fields are fixed data (DataSet.TODO is the "todo" data set): only the values
+        # that are not plain matter here.
         return PushRecord(config=config, event_id=f"np-{n}", idempotency_key=f"np-{n}", lane=0,
                           request_id="R", receiver="lisi", data_set=DataSet.TODO,
                           business_status=BusinessStatus.ARRIVE, payload={"n": n},
