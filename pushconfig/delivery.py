@@ -190,7 +190,7 @@ def next_batch(config_id, lane, size, after=0):
         if candidates:
             for pk, *key in open_records(config_id).filter(
                     request_id__any_of={key[0] for key in keys}, id__lt=candidates[-1].pk
-            ).values_list("id", "request_id", "receiver", "identity"):
+            ).order_by().values_list("id", "request_id", "receiver", "identity"):
                 key = tuple(key)
                 if key in keys and pk < first_open.get(key, pk + 1):
                     first_open[key] = pk

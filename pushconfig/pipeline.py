@@ -80,7 +80,7 @@ def sent_todo_keys(config, events):
     found = PushRecord.objects.filter(
         config=config, data_set=DataSet.TODO, outcome__in=SENT,
         request_id__any_of={k[0] for k in keys}, receiver__any_of={k[1] for k in keys},
-    ).values_list("request_id", "receiver", "identity")
+    ).order_by().values_list("request_id", "receiver", "identity")
     return {k for k in found if k in keys}
 
 

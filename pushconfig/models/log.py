@@ -73,6 +73,12 @@ class PushRecord(models.Model):
             # breaker's recovery hands out), so no index of all records by lane: each one
             # costs every ingest an entry and every delivered record another.
             models.Index(fields=["config", "lane", "id"], name="push_open_queue", condition=OPEN),
+            # A batch's check for earlier open records of its keys, in any lane: by request
+            # among open records only. By the queue it walked every open record of every lane
+            # below the batch (thousands in a backlog), by request every record of those
+            # requests, sent or not; a delivered record leaves both partial indexes.
+            models.Index(fields=["config", "request_id", "id"], name="push_open_request",
+                         condition=OPEN),
             # Exact-match lookups (admin search, API filters, the pipeline's repeats); declared
             # here rather than with db_index=True so PostgreSQL gets no varchar_pattern_ops
             # "_like" twin: nothing in the console queries these columns with LIKE.

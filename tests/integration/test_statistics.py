@@ -1,8 +1,10 @@
 """Planner statistics kept up with bursts (integration/statistics.py)."""
 import time
+from types import SimpleNamespace
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from integration import statistics
 from integration.bulk import bulk_insert
@@ -101,27 +103,63 @@ def test_a_refresh_skips_while_another_runs():
         other.close()
 
 
-def test_after_a_burst_the_earlier_open_check_reads_its_requests_not_the_whole_queue():
-    """What it is for: a push log analysed while empty, then 40,000 records. The delivery's
-    earlier-open check (by request, below the batch) walked the config's whole open queue;
-    once analysed, it looks up its requests."""
+def _plan(call, columns):
+    """EXPLAIN of the last query `call()` runs that selects `columns` of the push log."""
+    with CaptureQueriesContext(connection) as queries:
+        call()
+    sql = [q["sql"] for q in queries.captured_queries
+           if q["sql"].startswith(f'SELECT {columns} FROM "pushconfig_pushrecord"')][-1]
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN " + sql)
+        return "\n".join(row[0] for row in cursor.fetchall())
+
+
+KEYS = ", ".join(f'"pushconfig_pushrecord"."{c}" AS "{c}"'
+                 for c in ("request_id", "receiver", "identity"))
+
+
+def test_once_analysed_the_duplicate_check_reads_its_requests_not_every_sent_record():
+    """What it is for: a push log analysed while empty, then 40,000 records sent (a history
+    re-push, say). The ingest's duplicate check (todos of these keys sent before) walked
+    every sent record of the config, which grows with the log; once analysed, it looks up
+    its requests and receivers."""
     from bench.seed import records
-    from pushconfig.delivery import open_records
-    from pushconfig.models import PushRecord
+    from pushconfig.pipeline import sent_todo_keys
     from tests.pushconfig.conftest import make_config
 
     config = make_config("http://127.0.0.1:9")
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE pushconfig_pushrecord")  # empty
-    records(config.pk, 40_000, "burst", outcome="'pending'", analyze=False)
+    records(config.pk, 40_000, "burst", analyze=False)  # sent
     flush_stats()
-    below = PushRecord.objects.order_by("id").values_list("id", flat=True)[29_999]
-    check = open_records(config.pk).filter(
-        request_id__in=[f"burst-r{n}" for n in range(7000, 7100)], id__lt=below,
-    ).values_list("id", "request_id", "receiver", "identity")
-    assert "push_open_queue" in check.explain()
+    events = [SimpleNamespace(request_id=f"burst-r{n}", receiver=f"u{4 * n % 5000}",
+                              payload={"identity": ""}) for n in range(5000, 5100)]
+
+    def check():
+        assert sent_todo_keys(config, events)  # these todos were sent
+
+    assert "push_config_outcome" in _plan(check, KEYS)
     assert statistics.refresh(["pushconfig_pushrecord"]) == ["pushconfig_pushrecord"]
-    assert "push_open_queue" not in check.explain()
+    assert "push_config_outcome" not in _plan(check, KEYS)
+
+
+def test_the_earlier_open_check_reads_open_records_of_its_requests_only():
+    """A batch's check for earlier open records of its keys, in any lane, half way through a
+    backlog of 40,000 records: by the open-request index — not every open record of every
+    lane below the batch (the open queue), nor every record of its requests, sent or not —
+    and unsorted."""
+    from bench.seed import records
+    from pushconfig.delivery import next_batch
+    from pushconfig.models import PushRecord
+    from tests.pushconfig.conftest import make_config
+
+    config = make_config("http://127.0.0.1:9")
+    records(config.pk, 40_000, "burst", outcome="'pending'")  # and analysed
+    halfway = PushRecord.objects.order_by("id").values_list("id", flat=True)[20_000]
+    plan = _plan(lambda: next_batch(config.pk, 3, 100, after=halfway),
+                 '"pushconfig_pushrecord"."id" AS "id", ' + KEYS)
+    assert "push_open_request" in plan, plan
+    assert "Sort" not in plan
 
 
 def test_analyze_skips_the_wide_columns_no_query_filters_on():
