@@ -230,9 +230,11 @@ def _retry_after(value):
 
 
 def oa_datetime(value: datetime) -> str:
-    """`yyyy-MM-dd HH:mm:ss` in the console's time zone, as Weaver's servers cut dates by
-    position."""
-    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M:%S")
+    """`yyyy-MM-dd HH:mm:ss` in the console's time zone (TIME_ZONE), as Weaver's servers cut
+    dates by position. Named, not looked up as the current zone: that lookup (a context
+    variable) cost more than the formatting, twice a push."""
+    return timezone.localtime(value, timezone.get_default_timezone()).strftime(
+        "%Y-%m-%d %H:%M:%S")
 
 
 def epoch_ms(value: datetime) -> int:
