@@ -54,10 +54,10 @@ class PushRecord(models.Model):
     # Re-pushes made by scheduled compensation, bounded by the config's re-push count.
     compensations = models.PositiveSmallIntegerField(_("compensations"), default=0)
     # The batch push task that wrote the record (realtime / history kinds); the record stays in
-    # the log when the task is deleted or purged.
+    # the log when the task is deleted or purged. Indexed in Meta, for task records only.
     task = models.ForeignKey("pushconfig.PushTask", verbose_name=_("batch push task"), null=True,
                              blank=True, on_delete=models.SET_NULL, related_name="records",
-                             db_index=True)
+                             db_index=False)
     created_at = models.DateTimeField(_("triggered at"), auto_now_add=True, db_index=True)
     pushed_at = models.DateTimeField(_("answered at"), null=True, blank=True)
 
@@ -86,6 +86,9 @@ class PushRecord(models.Model):
             models.Index(fields=["request_id"], name="push_request_id"),
             models.Index(fields=["receiver"], name="push_receiver"),
             models.Index(fields=["workflow_id"], name="push_workflow_id"),
+            # Every lookup by task names a task (or asks for one), and most records have none:
+            # no entry for them, at their insert or at each delivered try's new row version.
+            models.Index(fields=["task"], name="push_task", condition=models.Q(task__isnull=False)),
         ]
         constraints = [
             # Unique in Meta for the same reason (unique=True adds a "_like" index too).

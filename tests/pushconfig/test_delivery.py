@@ -523,3 +523,31 @@ def test_a_batch_is_read_whole_in_one_query_down_the_open_queue(receiver):
         cursor.execute("EXPLAIN " + queries.captured_queries[0]["sql"])
         plan = "\n".join(row[0] for row in cursor.fetchall())
     assert "push_open_queue" in plan
+
+
+@pytest.mark.postgres_only
+def test_records_of_a_task_are_found_by_an_index_that_holds_only_task_records(receiver):
+    """Most records come from events and have no task: the task index holds no entry for
+    them (none at their insert, none at each delivered try), yet serves every lookup by task
+    — a task's records, any task's, and the SET NULL when a task is deleted."""
+    from django.db import connection
+
+    from bench.seed import records
+    from pushconfig.models import PushTask
+
+    config = make_config(receiver.url)
+    records(config.pk, 20_000, "burst", outcome="'pending'", analyze=False)
+    task = PushTask.objects.create(mode="history", config=config)
+    PushRecord.objects.filter(pk__in=PushRecord.objects.order_by("id").values("id")[:50]
+                              ).update(task=task)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE pushconfig_pushrecord")
+        cursor.execute("SELECT count(*) FROM pushconfig_pushrecord WHERE task_id IS NOT NULL")
+        assert cursor.fetchone() == (50,)
+        cursor.execute("SELECT pg_relation_size('push_task') < pg_relation_size('push_event_id') / 20")
+        assert cursor.fetchone() == (True,)
+    assert "push_task" in PushRecord.objects.filter(task=task).explain()
+    assert "push_task" in delivery.open_records(config.pk).filter(task__isnull=False).explain()
+    task.delete()
+    assert not PushRecord.objects.filter(task__isnull=False).exists()
+    assert PushRecord.objects.count() == 20_000
