@@ -231,10 +231,11 @@ def _retry_after(value):
 
 def oa_datetime(value: datetime) -> str:
     """`yyyy-MM-dd HH:mm:ss` in the console's time zone (TIME_ZONE), as Weaver's servers cut
-    dates by position. Named, not looked up as the current zone: that lookup (a context
-    variable) cost more than the formatting, twice a push."""
-    return timezone.localtime(value, timezone.get_default_timezone()).strftime(
-        "%Y-%m-%d %H:%M:%S")
+    dates by position. The zone named, not looked up as the current one (a context
+    variable), and the text by isoformat, not strftime: each cost more than the rest, and
+    this runs twice a push."""
+    local = timezone.localtime(value, timezone.get_default_timezone())
+    return local.replace(tzinfo=None).isoformat(" ", "seconds")
 
 
 def epoch_ms(value: datetime) -> int:
