@@ -60,14 +60,16 @@ class Request(models.Model):
     """One workflow instance. `workflow_ref` and `creator` keep what the OA said even when the
     catalog or directory does not know it yet; the foreign keys are filled when they do."""
 
-    request_id = models.CharField(_("request id"), max_length=64, unique=True)
+    # Unique and indexed in Meta (no "_like" twins: nothing matches these columns with LIKE,
+    # and every ingested event that changes its request wrote them).
+    request_id = models.CharField(_("request id"), max_length=64)
     title = models.CharField(_("title"), max_length=500, blank=True)
-    workflow_ref = models.CharField(_("workflow id"), max_length=64, blank=True, db_index=True)
+    workflow_ref = models.CharField(_("workflow id"), max_length=64, blank=True)
     workflow = models.ForeignKey(
         Workflow, verbose_name=_("workflow"), null=True, blank=True,
         on_delete=models.SET_NULL, related_name="requests",
     )
-    creator = models.CharField(_("creator"), max_length=64, blank=True, db_index=True)
+    creator = models.CharField(_("creator"), max_length=64, blank=True)
     creator_person = models.ForeignKey(
         "integration.Person", verbose_name=_("creator (directory)"), null=True, blank=True,
         on_delete=models.SET_NULL, related_name="created_requests",
@@ -75,7 +77,6 @@ class Request(models.Model):
     current_node = models.CharField(_("current node"), max_length=200, blank=True)
     status = models.CharField(
         _("status"), max_length=16, choices=RequestStatus.choices, default=RequestStatus.RUNNING,
-        db_index=True,
     )
     form_data = models.JSONField(_("form data"), default=dict, blank=True)
     sign_opinions = models.JSONField(_("sign opinions"), default=list, blank=True)
@@ -87,6 +88,10 @@ class Request(models.Model):
         verbose_name = _("request")
         verbose_name_plural = _("requests")
         ordering = ["-id"]
+        constraints = [models.UniqueConstraint(fields=["request_id"], name="request_id_unique")]
+        indexes = [models.Index(fields=["workflow_ref"], name="request_workflow_ref"),
+                   models.Index(fields=["creator"], name="request_creator"),
+                   models.Index(fields=["status"], name="request_status")]
 
     def __str__(self):
         return f"{self.title or self.request_id} ({self.request_id})"
