@@ -24,8 +24,8 @@ RESTART = {"outcome": Outcome.PENDING, "permanent": False, "next_attempt_at": No
 
 
 class PushRecord(models.Model):
-    # No index of its own: push_config_outcome, push_config_key and push_open_queue all
-    # start with config and serve its lookups; another index only slows every insert.
+    # No index of its own: push_config_outcome and the open-record indexes start with config
+    # and serve its lookups; another index only slows every insert.
     config = models.ForeignKey("pushconfig.PushConfig", verbose_name=_("push config"),
                                on_delete=models.CASCADE, related_name="records", db_index=False)
     inbound_event = models.ForeignKey("integration.InboundEvent", verbose_name=_("event"), null=True,
@@ -67,7 +67,6 @@ class PushRecord(models.Model):
         ordering = ["-id"]
         indexes = [
             models.Index(fields=["config", "outcome", "id"], name="push_config_outcome"),
-            models.Index(fields=["config", "request_id", "receiver"], name="push_config_key"),
             # The delivery queue: only records that still need a call, however big the log.
             # Every lookup by lane is one of open records (a batch, the lanes a sweep or a
             # breaker's recovery hands out), so no index of all records by lane: each one
