@@ -551,3 +551,26 @@ def test_records_of_a_task_are_found_by_an_index_that_holds_only_task_records(re
     task.delete()
     assert not PushRecord.objects.filter(task__isnull=False).exists()
     assert PushRecord.objects.count() == 20_000
+
+
+def test_the_heartbeat_renews_the_lease_once_a_third_of_it_passed_and_says_when_it_is_lost(
+        settings):
+    import time
+
+    settings.PUSH_LANE_LEASE_SECONDS = 0.6
+    config = make_config("http://127.0.0.1:9")
+    lanes = delivery._lease(config.pk, [0, 1], "me")
+
+    def leased_until():
+        return DeliveryLane.objects.get(config=config, lane=0).leased_until
+
+    first = leased_until()
+    beat = delivery._Heartbeat(config.pk, lanes, "me")
+    assert beat() and leased_until() == first  # too early: nothing written
+    time.sleep(0.25)
+    assert beat() and leased_until() > first
+    DeliveryLane.objects.filter(config=config, lane=1).update(holder="another worker")
+    renewed = leased_until()
+    assert beat() and leased_until() == renewed  # not due again yet: not noticed
+    time.sleep(0.25)
+    assert not beat() and not beat()  # lost: the batch stops
