@@ -34,3 +34,23 @@ def test_no_index_is_the_start_of_another():
                 if other != name and table == other_table and len(cols) < len(other_cols)
                 and other_cols[:len(cols)] == cols]
     assert shadowed == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_flagged_events_are_found_by_an_index_of_the_flagged_few():
+    """Nearly every event is unflagged: the flag's index holds the flagged ones only, and
+    the admin's flag filters and the API's `flagged=true` read it."""
+    from integration.bulk import bulk_insert
+    from integration.models import InboundEvent
+    from tests.integration.helpers import inbound_event
+
+    bulk_insert(InboundEvent, [
+        inbound_event(f"f-{n}", receiver=f"u{n}", flags=["unknown_receiver"] if n % 500 == 0
+                      else [], flagged=n % 500 == 0) for n in range(20_000)])
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE integration_inboundevent")
+        cursor.execute("SELECT count(*) FROM integration_inboundevent WHERE flagged")
+        assert cursor.fetchone() == (40,)
+    flagged = InboundEvent.objects.filter(flagged=True)
+    assert "inbound_flagged" in flagged.explain()
+    assert "inbound_flagged" in flagged.filter(flags__icontains='"unknown_receiver"').explain()
