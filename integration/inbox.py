@@ -72,9 +72,8 @@ def _claim_requests(events):
     names = {event.get("request_id") for _, event in events} - {None}
     if connection.vendor != "postgresql" or not names or len(names) > CLAIM_LIMIT:
         return
-    # crc32 as a signed int4, sorted: the same order in every call.
-    keys = sorted({(crc - (1 << 32) if crc >= 1 << 31 else crc)
-                   for crc in (zlib.crc32(name.encode()) for name in names)})
+    # 31 bits of crc32 fit the lock's int4 key; sorted: the same order in every call.
+    keys = sorted({zlib.crc32(name.encode()) >> 1 for name in names})
     with connection.cursor() as cursor:
         cursor.execute("SELECT count(pg_advisory_xact_lock(%s, k)) FROM unnest(%s::int[]) AS k",
                        [_CLAIM_SPACE, keys])
