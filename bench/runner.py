@@ -118,8 +118,8 @@ def run_outer(argv, stdout):
 def setup_world(workdir):
     from django.contrib.auth.models import User
     from django.core.management import call_command
-    from rest_framework.authtoken.models import Token
 
+    from integration.models import ApiToken
     from pushconfig.models import PushConfig
 
     call_command("migrate", verbosity=0, interactive=False)
@@ -132,7 +132,7 @@ def setup_world(workdir):
         # gunicorn workers booting at once on a fresh database raced on them and one died.
         populate_topics_from_settings()
     user = User.objects.create_superuser("bench", "bench@example.com", "bench-pw-1")
-    token = Token.objects.create(user=user).key
+    _token, token = ApiToken.objects.issue(user, "bench")
     receiver = Receiver(workdir).start()
     config = PushConfig(enabled=True, identifier="bench", system_name="Bench target",
                         server_url=receiver.url + "/c", push_type="ecology")

@@ -12,10 +12,11 @@ from .directory import (
 from .im import IMAccount, SmsGateway
 from .inbox import InboundEvent
 from .todo import TodoItem
+from .tokens import ApiToken
 from .workflow import Request, Workflow, WorkflowNode, WorkflowType
 
 __all__ = [
-    "CallbackLog", "CallbackSource", "Department", "Group", "IMAccount", "InboundEvent",
-    "PartTimeIdentity", "Person", "Post", "Request", "Role", "SmsGateway", "Subcompany",
-    "TodoItem", "Workflow", "WorkflowNode", "WorkflowType",
+    "ApiToken", "CallbackLog", "CallbackSource", "Department", "Group", "IMAccount",
+    "InboundEvent", "PartTimeIdentity", "Person", "Post", "Request", "Role", "SmsGateway",
+    "Subcompany", "TodoItem", "Workflow", "WorkflowNode", "WorkflowType",
 ]

@@ -5,19 +5,20 @@ from io import StringIO
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
-from rest_framework.authtoken.models import Token
+from django.utils import translation
 
 from integration.models import (
-    Department, Group, InboundEvent, PartTimeIdentity, Person, Post, Request, Role, Subcompany,
-    TodoItem, Workflow, WorkflowNode, WorkflowType,
+    ApiToken, Department, Group, InboundEvent, PartTimeIdentity, Person, Post, Request, Role,
+    Subcompany, TodoItem, Workflow, WorkflowNode, WorkflowType,
 )
+from integration.models.tokens import digest_of
 from pushconfig import delivery
 from pushconfig.models import PushConfig, PushRecord, SandboxArrival
 from tests.pushconfig.conftest import deliver_all
 
 pytestmark = pytest.mark.django_db
 
-MODELS = [User, Token, Subcompany, Department, Post, Person, Role, Group, PartTimeIdentity,
+MODELS = [User, ApiToken, Subcompany, Department, Post, Person, Role, Group, PartTimeIdentity,
           WorkflowType, Workflow, WorkflowNode, Request, TodoItem, InboundEvent, PushConfig,
           PushRecord]
 
@@ -28,6 +29,10 @@ def demo(*args):
     return out.getvalue()
 
 
+def api_key(output):
+    return output.split("API token: ")[1].split()[0]
+
+
 def counts():
     return {model.__name__: model.objects.count() for model in MODELS}
 
@@ -35,7 +40,7 @@ def counts():
 def test_it_loads_the_demo_data_through_the_inbox():
     demo("--password", "pw-demo-1")
     assert counts() == {
-        "User": 1, "Token": 1, "Subcompany": 1, "Department": 2, "Post": 2, "Person": 6,
+        "User": 1, "ApiToken": 1, "Subcompany": 1, "Department": 2, "Post": 2, "Person": 6,
         "Role": 1, "Group": 1, "PartTimeIdentity": 1, "WorkflowType": 1, "Workflow": 2,
         "WorkflowNode": 7, "Request": 5, "TodoItem": 9, "InboundEvent": 17,
         "PushConfig": 1, "PushRecord": 15,
@@ -69,7 +74,7 @@ def test_it_creates_an_enabled_ecology_config_for_the_sandbox_before_the_events(
     # Every todo event was planned for it (none is intercepted), waiting for the worker.
     assert set(PushRecord.objects.values_list("config_id", "outcome")) == {(config.pk, "pending")}
     assert PushRecord.objects.count() == 15
-    assert "(sandbox-demo, created, enabled)" in output
+    assert "(sandbox-demo, newly created, enabled)" in output
     assert "http://console.example:8123/sandbox/ecology" in output
 
 
@@ -120,10 +125,10 @@ def test_it_pushes_the_demo_todos_to_the_sandbox_at_once(live_server, monkeypatc
 
 def test_it_prints_the_login_and_resets_the_admin_password_each_run():
     output = demo("--password", "pw-demo-1")
-    token = Token.objects.get(user__username="admin")
+    first_key = api_key(output)
     assert "username:  admin" in output
     assert "password:  pw-demo-1" in output
-    assert token.key in output
+    assert ApiToken.objects.by_key(first_key).user.username == "admin"
 
     output = demo()  # no password given: a new random one
     admin = User.objects.get(username="admin")
@@ -131,7 +136,11 @@ def test_it_prints_the_login_and_resets_the_admin_password_each_run():
     assert password != "pw-demo-1"
     assert admin.check_password(password)
     assert admin.is_superuser and admin.is_staff
-    assert Token.objects.get(user=admin).key == token.key  # the token is kept
+    # Its key cannot be shown twice: the token is issued anew, the old key stops working.
+    key = api_key(output)
+    assert key != first_key
+    assert ApiToken.objects.get(user=admin) == ApiToken.objects.by_key(key)
+    assert not ApiToken.objects.filter(digest=digest_of(first_key)).exists()
 
 
 def test_it_takes_the_password_from_the_environment(monkeypatch):
@@ -159,3 +168,10 @@ def test_it_sets_up_the_seeds_archive_flow_and_its_run_archives_the_expense_requ
     assert list(tmp_path.joinpath("archive").rglob("*.zip"))
     demo("--password", "pw-demo-2")
     assert ActionFlow.objects.count() == 1 and FlowRun.objects.count() == 1
+
+
+def test_it_reports_in_the_console_language_and_keeps_the_login_labels():
+    with translation.override("zh-hans"):
+        output = demo("--password", "pw-demo-1")
+    assert "演示数据已就绪" in output and "管理后台登录" in output
+    assert "username:  admin" in output and len(api_key(output)) == 40

@@ -69,9 +69,9 @@ _SCENARIOS = itertools.count(1)
 
 ADMIN = f"""
 from django.contrib.auth.models import User
-from rest_framework.authtoken.models import Token
+from integration.models import ApiToken
 user = User.objects.create_superuser("reliability", "reliability@example.com", "unused-pw-1")
-Token.objects.create(user=user, key="{TOKEN}")
+ApiToken.objects.issue(user, "reliability", key="{TOKEN}")
 """
 
 CONFIGS = """

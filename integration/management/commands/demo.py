@@ -5,9 +5,10 @@ todos to the sandbox and the push log and the sandbox arrivals fill at once.
 
 Idempotent: the directory goes through the sync upsert (same OA ids → updates), the push
 config is created once (by its identifier), and the events carry fixed event ids, so a second
-run reports them as duplicates and changes nothing. Only the administrator's password changes:
-it is random on each run unless one is given; and the push config follows the console's
-address when --url names another one.
+run reports them as duplicates and changes nothing. Only the administrator's password and API
+token change: the password is random on each run unless one is given, and the token is issued
+anew (a key is shown once only); and the push config follows the console's address when --url
+names another one.
 """
 import datetime as dt
 import os
@@ -19,15 +20,16 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
+from django.utils.translation import gettext as _
 
 from integration.events import TodoEventSerializer, WorkflowEventSerializer, validate_batch
 from integration.inbox import ACCEPTED, DUPLICATE, ingest_todo_events, ingest_workflow_events
-from integration.models import Workflow
+from integration.models import ApiToken, Workflow
 from integration.sync import INVALID, KINDS, upsert
 from pushconfig.models import PushConfig
 
 ADMIN_USERNAME = "admin"
+TOKEN_NAME = "demo"
 SANDBOX_IDENTIFIER = "sandbox-demo"
 ARCHIVE_FLOW = "费用报销归档（演示）"
 ARCHIVE_NODE = "部门经理审批"
@@ -134,7 +136,7 @@ class Command(BaseCommand):
             or secrets.token_urlsafe(12)
         now = timezone.now().replace(microsecond=0)
         with transaction.atomic():
-            token = self._admin(password)
+            key = self._admin(password)
             self._directory()
             sandbox, created = self._sandbox_config(options["url"])
             archive_flow = self._archive_flow()
@@ -145,24 +147,31 @@ class Command(BaseCommand):
                             self._workflow_events(now))
         todo = self._ingest(TodoEventSerializer, ingest_todo_events, self._todo_events(now))
         self.stdout.write(
-            f"Demo data ready: {len(PERSONS)} persons, {len(REQUESTS)} requests; "
-            f"todo events {todo[ACCEPTED]} new / {todo[DUPLICATE]} already there, "
-            f"workflow events {flow[ACCEPTED]} new / {flow[DUPLICATE]} already there.")
+            _("Demo data ready: %(persons)d persons, %(requests)d requests; todo events "
+              "%(todo_new)d new / %(todo_old)d already there, workflow events %(flow_new)d new "
+              "/ %(flow_old)d already there.")
+            % {"persons": len(PERSONS), "requests": len(REQUESTS), "todo_new": todo[ACCEPTED],
+               "todo_old": todo[DUPLICATE], "flow_new": flow[ACCEPTED],
+               "flow_old": flow[DUPLICATE]})
         self.stdout.write(
-            f"Push config “{sandbox.system_name}” ({sandbox.identifier}, "
-            f"{'created' if created else 'already there'}, "
-            f"{'enabled' if sandbox.enabled else 'disabled'}) pushes the todos to "
-            f"{sandbox.server_url}: see the push log and the sandbox arrivals in the admin.")
+            _("Push config “%(name)s” (%(identifier)s, %(created)s, %(enabled)s) pushes the "
+              "todos to %(url)s: see the push log and the sandbox arrivals in the admin.")
+            % {"name": sandbox.system_name, "identifier": sandbox.identifier,
+               "created": _("newly created") if created else _("already there"),
+               "enabled": _("enabled") if sandbox.enabled else _("disabled"),
+               "url": sandbox.server_url})
         self.stdout.write(
-            f"Action flow “{archive_flow.name}” archives {EXPENSE} requests after "
-            f"“{ARCHIVE_NODE}” into {settings.VAR_DIR / 'archive'}: see the flow runs and the "
-            f"archive log in the admin.")
+            _("Action flow “%(name)s” archives %(workflow)s requests after “%(node)s” into "
+              "%(folder)s: see the flow runs and the archive log in the admin.")
+            % {"name": archive_flow.name, "workflow": EXPENSE, "node": ARCHIVE_NODE,
+               "folder": settings.VAR_DIR / "archive"})
         self.stdout.write("")
-        self.stdout.write(self.style.SUCCESS("Admin login"))
+        # The lines below keep their labels whatever the language: scripts read the key
+        self.stdout.write(self.style.SUCCESS(_("Admin login")))
         self.stdout.write(f"  URL:       {options['url']}")
         self.stdout.write(f"  username:  {ADMIN_USERNAME}")
         self.stdout.write(f"  password:  {password}")
-        self.stdout.write(f"  API token: {token.key}  (header  Authorization: Token {token.key})")
+        self.stdout.write(f"  API token: {key}  (header  Authorization: Token {key})")
 
     def _archive_flow(self):
         """Seed 000 on demo data: a directory archive target under var/, a flow-triggered
@@ -198,8 +207,11 @@ class Command(BaseCommand):
         user.is_staff = user.is_superuser = user.is_active = True
         user.set_password(password)
         user.save()
-        token, _ = Token.objects.get_or_create(user=user)
-        return token
+        # Only the digest of the last run's key is stored: it cannot be printed again, so the
+        # demo token is replaced, like the password.
+        ApiToken.objects.filter(user=user, name=TOKEN_NAME).delete()
+        _token, key = ApiToken.objects.issue(user, TOKEN_NAME)
+        return key
 
     def _sandbox_config(self, admin_url):
         """The demo's push config, aimed at this console's sandbox in the e-cology protocol.
@@ -218,7 +230,8 @@ class Command(BaseCommand):
         config.full_clean()
         params = config.transport_class.Params(data=SANDBOX_PARAMS)
         if not params.is_valid():
-            raise CommandError(f"Demo push config parameters refused: {params.errors}")
+            raise CommandError(_("Demo push config parameters refused: %(errors)s")
+                               % {"errors": params.errors})
         config.set_params(dict(params.validated_data))
         config.save()
         return config, True
@@ -228,12 +241,13 @@ class Command(BaseCommand):
             refused = [r for r in upsert(KINDS[kind], items) if r["outcome"] == INVALID]
             if refused:
                 # e.g. a real person already holds one of the demo login ids
-                raise CommandError(f"Demo {kind} refused: {refused}")
+                raise CommandError(_("Demo %(kind)s refused: %(refused)s")
+                                   % {"kind": kind, "refused": refused})
 
     def _ingest(self, serializer_class, ingest, events):
         valid, errors = validate_batch(serializer_class, events)
         if errors:
-            raise CommandError(f"Demo events do not validate: {errors}")
+            raise CommandError(_("Demo events do not validate: %(errors)s") % {"errors": errors})
         counts = {ACCEPTED: 0, DUPLICATE: 0}
         for outcome in ingest(valid, source="demo"):
             counts[outcome.outcome] = counts.get(outcome.outcome, 0) + 1

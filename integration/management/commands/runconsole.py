@@ -18,6 +18,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.utils.translation import gettext as _
 
 from config.celery import QUEUES
 
@@ -89,17 +90,19 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         addr, port = options["addr"], options["port"]
         if not 0 < port < 65536:
-            raise CommandError(f"--port {port} is not a port number")
+            raise CommandError(_("--port %(port)d is not a port number.") % {"port": port})
         self._lock = threading.RLock()  # reentrant: the signal handler prints too
         self._stopping = None
         children = self._start(addr, port, options["noreload"])
         host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(addr, addr)
         base = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
         url = f"{base}/admin/"
-        self._say(f"Admin: {url}   API docs: {base}/api/docs/")
-        self._say(f"Worker queues: {','.join(QUEUES)} (concurrency "
-                  f"{settings.CELERY_WORKER_CONCURRENCY}); beat: DatabaseScheduler. "
-                  f"Ctrl-C stops all.")
+        self._say(_("Admin: %(admin)s   API docs: %(docs)s")
+                  % {"admin": url, "docs": f"{base}/api/docs/"})
+        self._say(_("Worker queues: %(queues)s (concurrency %(concurrency)d); beat: "
+                    "DatabaseScheduler. Ctrl-C stops all.")
+                  % {"queues": ",".join(QUEUES),
+                     "concurrency": settings.CELERY_WORKER_CONCURRENCY})
         code = self._supervise(children, host, port, url)
         if code:
             sys.exit(code)
@@ -132,14 +135,16 @@ class Command(BaseCommand):
             children.append(Child("beat", beat, var, env, self._say))
         except OSError as exc:
             self._stop(children)
-            raise CommandError(f"Could not start the console: {exc}") from exc
+            raise CommandError(_("Could not start the console: %(error)s")
+                               % {"error": exc}) from exc
         return children
 
     def _install_handlers(self):
         def on_signal(signum, frame):
             if self._stopping is None:
                 self._stopping = signum
-                self._say(f"Got {signal.Signals(signum).name}: stopping web, worker and beat …")
+                self._say(_("Got %(signal)s: stopping web, worker and beat …")
+                          % {"signal": signal.Signals(signum).name})
 
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
@@ -152,14 +157,14 @@ class Command(BaseCommand):
             dead = [c for c in children if c.process.poll() is not None]
             if dead:
                 for child in dead:
-                    self._say(f"{child.name} exited with code {child.process.returncode}; "
-                              f"stopping the others.")
+                    self._say(_("%(name)s exited with code %(code)d; stopping the others.")
+                              % {"name": child.name, "code": child.process.returncode})
                 self._stop(children)
                 code = dead[0].process.returncode
                 return 128 - code if code < 0 else code or 1
             if not up and _answers(host, port):
                 up = True
-                self._say(f"The console is up: {url}")
+                self._say(_("The console is up: %(url)s") % {"url": url})
             time.sleep(0.3)
         self._stop(children)
         return 0
@@ -172,7 +177,8 @@ class Command(BaseCommand):
             try:
                 child.process.wait(max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
-                self._say(f"{child.name} did not stop in {STOP_TIMEOUT}s; killing it.")
+                self._say(_("%(name)s did not stop in %(seconds)d s; killing it.")
+                          % {"name": child.name, "seconds": STOP_TIMEOUT})
                 child.signal(signal.SIGKILL)
                 child.process.wait()
         for child in children:
