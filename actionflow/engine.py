@@ -23,7 +23,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from integration.secrets import mask
+from integration.secrets import mask, mask_forms, secret_forms
 
 from .definition import owners
 from .expressions import EvaluationError, render
@@ -285,7 +285,8 @@ def run_step(run, seq, step, runtime, previous, secrets):
         # The caller's time limit cut the step short, not the target: a worker tries it again
         # with the step's own timeouts.
         log_row.input = scrub(settings_now, secrets)
-        log_row.status, log_row.error = StepRun.Status.RUNNING, failure.reason
+        log_row.status = StepRun.Status.RUNNING
+        log_row.error = scrub(failure.reason, secrets)
         log_row.save()
         return result, HANDED_OVER
     log_row.input = scrub(settings_now, secrets)
@@ -354,23 +355,23 @@ def flow_secrets(flow):
 
 def scrub(value, secrets):
     """The value with every secret's text masked, for the step log and the run's message:
-    strings are searched, and a number or word equal to a secret becomes the mask."""
-    secrets = sorted({s for s in secrets if s and len(s) >= 4}, key=len, reverse=True)
+    strings are searched, for the secret as written and as a URL or JSON carries it (a
+    query string, an error quoting the address), and a number or word equal to a secret
+    becomes the mask."""
+    forms = secret_forms(secrets)
     value = jsonable(value)
-    if not secrets:
+    if not forms:
         return value
 
     def walk(item):
         if isinstance(item, str):
-            for secret in secrets:
-                item = item.replace(secret, mask(secret))
-            return item
+            return mask_forms(item, forms)
         if isinstance(item, dict):
             return {key: walk(val) for key, val in item.items()}
         if isinstance(item, list):
             return [walk(val) for val in item]
         text = json.dumps(item)
-        return mask(text) if text in secrets else item
+        return mask(text) if text in forms else item
 
     return walk(value)
 

@@ -15,11 +15,13 @@ Two costs of requests are paid on every call though their answer rarely changes:
   settings, proxies, exceptions and `Response` are requests'.
 """
 import os
+import re
 from collections.abc import Mapping
 from datetime import timedelta
 from urllib.parse import urlsplit
 
 import requests
+from django.utils.translation import gettext as _
 from requests.adapters import HTTPAdapter
 from requests.cookies import RequestsCookieJar, extract_cookies_to_jar
 from requests.exceptions import InvalidJSONError
@@ -28,6 +30,8 @@ from requests.models import PreparedRequest, complexjson
 from requests.sessions import preferred_clock
 from requests.structures import CaseInsensitiveDict
 from requests.utils import check_header_validity, get_netrc_auth
+
+from .secrets import mask
 
 # The variables requests and urllib read for http(s) URLs. A mixed-case spelling
 # (`Http_Proxy`) is honoured by urllib too, but only as the session first found it.
@@ -188,3 +192,39 @@ def _environment():
 def _bound(cache):
     if len(cache) >= ORIGINS:
         cache.clear()
+
+
+# Credentials an address may carry: a password in its user part (http://user:pw@host/, up to
+# the last "@" before the path, as urlsplit reads it) and the values of query parameters
+# named like secrets (?access_token=…, &sign=…): the name's words, split at "_", "-" and
+# ".", or the whole name lower-cased. Both patterns are linear: reasons can be long.
+_URL_PASSWORD = re.compile(r"(//[^/@:\s]*:)([^/\s]*)(@)")
+_URL_PARAMETER = re.compile(r"([?&#])([\w.-]+)=([^&#\s'\"]*)")
+SECRET_WORDS = frozenset({
+    "token", "secret", "password", "passwd", "pwd", "key", "sign", "signature", "auth",
+    "authorization", "credential", "credentials", "accesstoken", "refreshtoken", "appsecret",
+    "clientsecret", "apikey", "secretkey", "privatekey", "accesskey"})
+
+
+def is_secret_name(name: str) -> bool:
+    name = name.lower()
+    return name in SECRET_WORDS or any(w in SECRET_WORDS for w in re.split(r"[_.-]", name))
+
+
+def without_credentials(text: str) -> str:
+    """An address, or a text quoting one, fit to show and log: its credentials masked."""
+    text = _URL_PASSWORD.sub(lambda m: m[1] + mask(m[2]) + m[3], str(text))
+    return _URL_PARAMETER.sub(
+        lambda m: f"{m[1]}{m[2]}={mask(m[3])}" if m[3] and is_secret_name(m[2]) else m[0], text)
+
+
+def short_error(exc) -> str:
+    """An exception's text for a log, a reason or an answer, cut at 200 characters, any
+    address in it without credentials. requests quotes the offending value when a header is
+    malformed: a token with a line break would be shown in the clear, so that one is
+    described instead."""
+    if isinstance(exc, requests.exceptions.InvalidHeader):
+        return _("A header's name or value holds a line break or another character HTTP does "
+                 "not allow.")
+    text = str(exc)
+    return without_credentials(text if len(text) < 200 else text[:200] + "…")

@@ -5,7 +5,9 @@ all keys decrypt, so an operator rotates by prepending a new key and re-saving a
 """
 import base64
 import hashlib
+import json
 from functools import lru_cache
+from urllib.parse import quote, quote_plus
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from django.conf import settings
@@ -56,6 +58,26 @@ def mask(plain: str) -> str:
     return MASK
 
 
+def secret_forms(secrets) -> dict:
+    """Each secret of 4 characters or more as a text may carry it — as written, URL-encoded
+    (a query string, an error quoting the address), inside a JSON string — mapped to its
+    mask, longest first so that a secret inside another is not masked in part."""
+    forms = {}
+    for secret in secrets:
+        if secret and len(secret) >= 4:
+            for form in (secret, quote(secret, safe=""), quote_plus(secret),
+                         json.dumps(secret)[1:-1]):
+                forms.setdefault(form, mask(secret))
+    return dict(sorted(forms.items(), key=lambda item: len(item[0]), reverse=True))
+
+
+def mask_forms(text: str, forms: dict) -> str:
+    for form, masked in forms.items():
+        if form in text:
+            text = text.replace(form, masked)
+    return text
+
+
 class EncryptedTextField(models.TextField):
     """A text column whose value is encrypted at rest. Python code sees plain text;
     the database only ever sees the Fernet token. Not searchable, by design."""
@@ -66,7 +88,28 @@ class EncryptedTextField(models.TextField):
         return decrypt(value)
 
     def get_prep_value(self, value):
-        value = super().get_prep_value(value)
+        # Not TextField's, which goes through to_python: that decrypts a fixture's token, and a
+        # value typed to look like one must be stored as typed, not decrypted (it would hand
+        # another row's secret to whoever could edit this one).
+        value = models.Field.get_prep_value(self, value)
         if value is None or value == "":
             return value
-        return encrypt(value)
+        return encrypt(str(value))
+
+    def clean(self, value, model_instance):
+        # full_clean: validated as typed, for the same reason (see get_prep_value)
+        self.validate(value, model_instance)
+        self.run_validators(value)
+        return value
+
+    def value_to_string(self, obj):
+        # What serializers write (dumpdata, fixtures): the token, as stored, not the secret
+        value = self.value_from_object(obj)
+        return encrypt(value) if value else value
+
+    def to_python(self, value):
+        # Reached from a deserializer only (loaddata): its tokens become the secrets again.
+        # One these keys cannot decrypt fails the load, naming the cause.
+        if isinstance(value, str) and value.startswith(PREFIX):
+            return decrypt(value)
+        return super().to_python(value)

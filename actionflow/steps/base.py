@@ -17,11 +17,14 @@ from dataclasses import dataclass, field
 from django.utils.translation import gettext as _
 from rest_framework import serializers
 
+from integration.http import without_credentials
+
 
 class StepFailed(Exception):
     def __init__(self, reason, transient=False, output=None):
+        reason = without_credentials(reason)  # it names the address: the run log shows it
         super().__init__(reason)
-        self.reason = str(reason)
+        self.reason = reason
         self.transient = transient
         self.output = output or {}
 

@@ -11,6 +11,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from rest_framework import serializers
 
+from integration.http import short_error
 from integration.jsonpath import dig
 
 from .base import Step, StepFailed, StepResult, register
@@ -85,7 +86,7 @@ class HttpRequest(Step):
             raise StepFailed(_("Cannot connect to %(url)s.") % {"url": url[:200]},
                              transient=True) from None
         except requests.RequestException as exc:
-            raise StepFailed(str(exc)[:300]) from None
+            raise StepFailed(short_error(exc)) from None
         try:
             answer = response.json()
         except ValueError:

@@ -108,6 +108,14 @@ def check_account(value):
     return value
 
 
+class AccountField(serializers.CharField):
+    """The name of an IM account, looked up once the text passed the field's own checks: as
+    one of its validators the lookup would run beside them, on a NUL PostgreSQL refuses."""
+
+    def run_validation(self, data=serializers.empty):
+        return check_account(super().run_validation(data))
+
+
 class MessageFields(serializers.Serializer):
     type = serializers.ChoiceField(choices=MESSAGE_TYPES, default="card")
     title = serializers.CharField(max_length=1000, required=False, allow_blank=True)
@@ -154,8 +162,7 @@ class GroupRef(serializers.Serializer):
 
 class IMMessageConfig(MessageFields):
     recipients = LoginIdsField(allow_empty=False)
-    account = serializers.CharField(max_length=100, required=False, allow_blank=True,
-                                    validators=[check_account])
+    account = AccountField(max_length=100, required=False, allow_blank=True)
 
 
 class GroupCreateConfig(serializers.Serializer):
@@ -168,8 +175,7 @@ class GroupCreateConfig(serializers.Serializer):
     matter_id = serializers.CharField(max_length=1000, required=False, allow_blank=True)
     matter_url = serializers.CharField(max_length=2000, required=False, allow_blank=True,
                                        validators=[check_url])
-    account = serializers.CharField(max_length=100, required=False, allow_blank=True,
-                                    validators=[check_account])
+    account = AccountField(max_length=100, required=False, allow_blank=True)
 
     def validate(self, data):
         if data.get("kind") == Kind.MATTER:

@@ -8,6 +8,9 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from rest_framework import fields as drf
 
+from integration.admin.fields import SecretField
+from integration.http import without_credentials
+
 from ..api.targets import check_connection
 from ..models import ArchiveTarget
 from ..targets import REGISTRY, ParamsInvalid, kind_choices
@@ -45,9 +48,8 @@ def param_fields():
 
 class ArchiveTargetFormBase(forms.ModelForm):
     kind = forms.ChoiceField(label=gettext_lazy("kind"), choices=kind_choices)
-    secret = forms.CharField(
-        label=gettext_lazy("token"), required=False, strip=True,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    secret = SecretField(
+        label=gettext_lazy("token"),
         help_text=gettext_lazy("HTTP: the token header's value, e.g. “Bearer …”. Stored "
                                "encrypted and never shown again; when editing, leave blank to "
                                "keep it."))
@@ -141,7 +143,7 @@ class ArchiveTargetAdmin(admin.ModelAdmin):
     @admin.display(description=gettext_lazy("address"))
     def where(self, obj):
         params = obj.params or {}
-        return params.get("url") or params.get("base_dir") or "—"
+        return without_credentials(params.get("url") or "") or params.get("base_dir") or "—"
 
     @admin.display(description=gettext_lazy("token"))
     def secret_masked(self, obj):

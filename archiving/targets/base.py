@@ -19,6 +19,7 @@ from django.utils.translation import gettext as _
 from rest_framework import serializers
 
 from integration.events import check_json
+from integration.http import without_credentials
 
 ANSWER_LIMIT = 4000
 
@@ -45,6 +46,7 @@ class TargetError(Exception):
     connection, HTTP 5xx, 408 and 429, a full disk)."""
 
     def __init__(self, reason, permanent=False, http_status=None, answer=""):
+        reason = without_credentials(reason)  # it names the address: the log shows it
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent

@@ -25,6 +25,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from rest_framework import serializers
 
+from integration.http import short_error
 from integration.jsonpath import lookup
 
 from .. import conf
@@ -141,15 +142,15 @@ class HttpTarget(TargetKind):
             raise TargetError(_("Timed out waiting for %(url)s.") % {"url": url}) from None
         except requests.ConnectionError as exc:
             raise TargetError(_("Cannot connect to %(url)s: %(error)s")
-                              % {"url": url, "error": _short(exc)}) from None
+                              % {"url": url, "error": short_error(exc)}) from None
         except (requests.exceptions.ChunkedEncodingError,
                 requests.exceptions.ContentDecodingError) as exc:
             # Cut off mid-answer: the archive system may or may not have stored the package;
             # sending it again with the same idempotency key is safe and needed.
             raise TargetError(_("The answer from %(url)s broke off: %(error)s")
-                              % {"url": url, "error": _short(exc)}) from None
+                              % {"url": url, "error": short_error(exc)}) from None
         except requests.RequestException as exc:
-            raise TargetError(_short(exc), permanent=True) from None
+            raise TargetError(short_error(exc), permanent=True) from None
 
     def deliver(self, package, idempotency_key=""):
         replacements = {"{scheme_id}": str(package.scheme_id), "{request_id}": package.request_id,
@@ -232,8 +233,3 @@ class HttpTarget(TargetKind):
         raise TargetError(_("The archive system answered HTTP %(status)d.") % {"status": status},
                           permanent=status < 500 and status not in TRANSIENT_STATUSES,
                           http_status=status, answer=response.text)
-
-
-def _short(exc):
-    text = str(exc)
-    return text if len(text) < 200 else text[:200] + "…"

@@ -16,15 +16,15 @@ from ..hooks.mapping import ACTIONS
 from ..models import CallbackLog, CallbackSource
 from ..secrets import mask
 from .base import ReadOnlyAdmin, pretty_json
+from .fields import SecretField
 
 # One admin action replays at most this many callbacks; select fewer, or use the API.
 MAX_REPLAY = 500
 
 
 class CallbackSourceForm(forms.ModelForm):
-    system_token = forms.CharField(
-        label=_("system token"), required=False, strip=True,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    system_token = SecretField(
+        label=_("system token"),
         help_text=_("The application's systemToken (app settings → deployment → app secret). "
                     "Stored encrypted and never shown again; when editing, leave blank to keep "
                     "the current token."),

@@ -8,18 +8,14 @@ from django.db import models
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from ..http import without_credentials
 from ..im import ProviderError, UnknownProvider, provider_choices, provider_for
 from ..models import IMAccount, SmsGateway
 from ..secrets import mask
+from .fields import SecretField
 
 # A connection test waits for the provider; one action tests at most this many accounts.
 MAX_TESTS = 10
-
-
-def secret_field(label, help_text):
-    return forms.CharField(
-        label=label, required=False, strip=True, help_text=help_text,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}))
 
 
 def https_by_default(db_field, **kwargs):
@@ -43,7 +39,7 @@ class KeepSecretForm(forms.ModelForm):
 class IMAccountForm(KeepSecretForm):
     secret_name = "secret"
     provider = forms.ChoiceField(label=gettext_lazy("IM provider"), choices=provider_choices)
-    secret = secret_field(gettext_lazy("secret"), gettext_lazy(
+    secret = SecretField(label=gettext_lazy("secret"), help_text=gettext_lazy(
         "The application's secret. Stored encrypted and never shown again; when editing, "
         "leave blank to keep it."))
 
@@ -56,7 +52,7 @@ class IMAccountForm(KeepSecretForm):
 
 class SmsGatewayForm(KeepSecretForm):
     secret_name = "token"
-    token = secret_field(gettext_lazy("token"), gettext_lazy(
+    token = SecretField(label=gettext_lazy("token"), help_text=gettext_lazy(
         "The header's value, e.g. “Bearer …”. Stored encrypted and never shown again; when "
         "editing, leave blank to keep it."))
 
@@ -121,7 +117,7 @@ class IMAccountAdmin(HttpsByDefault, admin.ModelAdmin):
 @admin.register(SmsGateway)
 class SmsGatewayAdmin(HttpsByDefault, admin.ModelAdmin):
     form = SmsGatewayForm
-    list_display = ["name", "method", "url", "enabled", "token_masked"]
+    list_display = ["name", "method", "address", "enabled", "token_masked"]
     list_filter = ["enabled"]
     search_fields = ["name", "url"]
     readonly_fields = ["token_masked"]
@@ -139,3 +135,7 @@ class SmsGatewayAdmin(HttpsByDefault, admin.ModelAdmin):
     @admin.display(description=gettext_lazy("token"))
     def token_masked(self, obj):
         return mask(obj.token) if obj and obj.pk and obj.token else "—"
+
+    @admin.display(description=gettext_lazy("URL"), ordering="url")
+    def address(self, obj):
+        return without_credentials(obj.url)

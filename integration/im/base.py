@@ -27,6 +27,8 @@ import requests
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from ..http import short_error
+
 TIMEOUT = (5, 15)  # connect, read (seconds)
 
 MESSAGE = "message"
@@ -160,7 +162,7 @@ class Provider:
             raise ProviderError(_("Cannot connect to %(url)s.")
                                 % {"url": _without_query(url)}) from None
         except requests.RequestException as exc:
-            raise ProviderError(str(exc)[:200], permanent=True) from None
+            raise ProviderError(short_error(exc), permanent=True) from None
         status = response.status_code
         if status >= 400:
             raise ProviderError(_("The IM provider answered HTTP %(status)d.") % {"status": status},

@@ -13,6 +13,7 @@ import requests
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
+from ..http import short_error
 from ..jsonpath import dig
 from .base import Channel, ChannelError, ChannelResult, register
 
@@ -84,7 +85,7 @@ class SmsChannel(Channel):
         except requests.ConnectionError:
             raise ChannelError(_("Cannot connect to the SMS gateway.")) from None
         except requests.RequestException as exc:
-            raise ChannelError(str(exc)[:200], permanent=True) from None
+            raise ChannelError(short_error(exc), permanent=True) from None
         status = response.status_code
         if status >= 400:
             raise ChannelError(_("The SMS gateway answered HTTP %(status)d: %(body)s")

@@ -122,8 +122,15 @@ class PreviewForm(forms.Form):
         label=gettext_lazy("request id"), max_length=64, validators=[validate_request_id],
         help_text=gettext_lazy("Digits only."))
     operator = forms.CharField(
-        label=gettext_lazy("operator"), max_length=64, validators=[validate_operator],
+        label=gettext_lazy("operator"), max_length=64,
         help_text=gettext_lazy("The login id of the person the todo goes to."))
+
+    def clean_operator(self):
+        # Here, not among the field's validators: those all run, so its own refusal of a
+        # null character would be said twice.
+        operator = self.cleaned_data["operator"]
+        validate_operator(operator)
+        return operator
 
 
 @admin.register(PushAddress)

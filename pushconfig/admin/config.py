@@ -16,6 +16,7 @@ from django.utils.safestring import mark_safe
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
+from integration.http import without_credentials
 from integration.models import Subcompany
 from integration.vocabulary import BUSINESS_STATUSES_BY_DATA_SET
 
@@ -65,7 +66,7 @@ def push_type_label(config):
 @admin.register(PushConfig)
 class PushConfigAdmin(admin.ModelAdmin):
     form = PushConfigForm
-    list_display = ["system_name", "identifier", "push_type_display", "enabled", "server_url",
+    list_display = ["system_name", "identifier", "push_type_display", "enabled", "address",
                     "test_button"]
     list_display_links = ["system_name", "identifier"]
     list_filter = ["enabled", PushTypeFilter]
@@ -224,6 +225,10 @@ class PushConfigAdmin(admin.ModelAdmin):
     @admin.display(description=gettext_lazy("push type"), ordering="push_type")
     def push_type_display(self, obj):
         return push_type_label(obj)
+
+    @admin.display(description=gettext_lazy("server URL"), ordering="server_url")
+    def address(self, obj):
+        return without_credentials(obj.server_url)
 
     @admin.display(description=gettext_lazy("connection"))
     def test_button(self, obj):

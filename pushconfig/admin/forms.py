@@ -8,6 +8,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from rest_framework import fields as drf
 
+from integration.admin.fields import SecretField
 from integration.notify import channel_choices, validate_channel_keys
 from integration.secrets import mask
 from integration.vocabulary import BUSINESS_STATUSES_BY_DATA_SET, DataSet
@@ -68,10 +69,8 @@ def _form_field(name, field, secret, current):
         note = (_("Stored encrypted; currently set: %(mask)s. Leave blank to keep it.")
                 % {"mask": mask(current)} if current
                 else _("Stored encrypted and never shown again."))
-        return forms.CharField(
-            label=label, required=bool(field.required and not current), strip=True,
-            help_text=f"{help_text} {note}".strip(),
-            widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}))
+        return SecretField(label=label, required=bool(field.required and not current),
+                           help_text=f"{help_text} {note}".strip())
     if isinstance(field, drf.BooleanField):
         return forms.BooleanField(label=label, required=False, help_text=help_text,
                                   initial=bool(default))

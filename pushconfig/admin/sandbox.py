@@ -12,6 +12,7 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 from integration.admin.base import ReadOnlyAdmin
+from integration.admin.fields import SecretField
 from integration.secrets import mask
 
 from ..models import SandboxArrival, SandboxBehaviour, SandboxProtocol
@@ -77,9 +78,8 @@ class SandboxArrivalAdmin(ReadOnlyAdmin):
 
 
 class SandboxBehaviourForm(forms.ModelForm):
-    password = forms.CharField(
-        label=_("expected password"), required=False, strip=False,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
+    password = SecretField(
+        label=_("expected password"), strip=False,
         help_text=_("Landray: the password of the SOAP header; E10: the app_secret; webhook: "
                     "the signing secret (whsec_…) or the task-callback token, and signatures "
                     "are checked when it is set. Stored encrypted and never shown again; leave "

@@ -27,6 +27,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
+from integration.ids import parse_id
 from integration.models import WorkflowType
 from integration.vocabulary import DataSet
 
@@ -376,7 +377,7 @@ class PushTaskAdmin(admin.ModelAdmin):
         """JSON for the list's poll: ?ids=1,2,3 → the status and counts of each."""
         if not self.has_view_or_change_permission(request):
             raise PermissionDenied
-        ids = [int(v) for v in request.GET.get("ids", "").split(",") if v.strip().isdigit()]
+        ids = [pk for pk in map(parse_id, request.GET.get("ids", "").split(",")) if pk is not None]
         tasks = list(self.get_queryset(request).filter(pk__in=ids[:MAX_POLLED]))
         found = batch.counts([task.pk for task in tasks])
         rows = []

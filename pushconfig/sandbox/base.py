@@ -13,6 +13,7 @@ A protocol subclass must provide:
 shared; a protocol overrides it only if its outages look different.
 """
 import json
+import math
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -32,6 +33,11 @@ SECRET_HEADERS = {"Authorization", "Proxy-Authorization", "X-Api-Key", "X-Auth-T
 DROPPED_HEADERS = {"Cookie"}
 OA_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$")
 TEXT_LIMIT = 100_000
+# A secret key's value in text that is not a JSON object (broken JSON, a form, a query):
+# `"token": "v"`, `token=v`, `'token': v`.
+SECRET_IN_TEXT = re.compile(
+    r"""(["']?(?:%s)["']?\s*[:=]\s*["']?)([^"'&,;\s}]+)""" % "|".join(sorted(SECRET_KEYS)),
+    re.IGNORECASE)
 
 
 class BodyTooBig(Exception):
@@ -143,14 +149,25 @@ def params_of(request, raw: bytes) -> dict:
 
 # -- storing safely ----------------------------------------------------------------------------
 def clean(value):
-    """Text PostgreSQL can store: no NUL characters, no lone surrogates."""
+    """Values PostgreSQL can store: no NUL characters, no lone surrogates, and no NaN or
+    infinite numbers (json.loads takes NaN, Infinity and 1e400; jsonb refuses them), which
+    are recorded as their JSON spelling, as text."""
     if isinstance(value, str):
         return value.encode("utf-8", "replace").decode("utf-8").replace("\x00", "\ufffd")
+    if isinstance(value, float) and not math.isfinite(value):
+        return json.dumps(value)
     if isinstance(value, dict):
         return {clean(str(k)): clean(v) for k, v in value.items()}
     if isinstance(value, list):
         return [clean(v) for v in value]
     return value
+
+
+def masked_text(raw: bytes) -> str:
+    """A body that could not be read as data, fit to store: cleaned, and the values of
+    secret keys masked where they can be told apart in the text."""
+    text = clean(raw.decode("utf-8", "replace"))
+    return SECRET_IN_TEXT.sub(lambda m: m[1] + mask(m[2]), text)
 
 
 def masked(value):

@@ -23,8 +23,8 @@ from django.utils.translation import gettext_lazy
 
 from ..models import SandboxProtocol
 from .base import (Answer, Arrival, Protocol, as_text, bad_datetime, clean, datetime_message,
-                   masked, missing, params_of, parse_json_object, read_body, required_message,
-                   short)
+                   masked, masked_text, missing, params_of, parse_json_object, read_body,
+                   required_message, short)
 
 TOKEN_SECONDS = 7200
 CODE_SECONDS = 300
@@ -115,7 +115,7 @@ class E10(Protocol):
         raw = read_body(request)
         data = parse_json_object(raw)
         if data is None:
-            text = clean(raw.decode("utf-8", "replace"))
+            text = masked_text(raw)
             arrival = Arrival(operation, body=text, text=text[:100_000])
             arrival.rejection = failure("400", _("The body is not a JSON object."))
             return arrival

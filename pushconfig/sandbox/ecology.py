@@ -15,7 +15,8 @@ from django.utils.translation import gettext_lazy
 
 from ..models import SandboxProtocol
 from .base import (Answer, Arrival, Protocol, as_text, bad_datetime, clean, datetime_message,
-                   masked, missing, parse_json_object, read_body, required_message, short)
+                   masked, masked_text, missing, parse_json_object, read_body, required_message,
+                   short)
 
 ITEM = ("syscode", "flowid", "requestname", "workflowname", "nodename", "creator",
         "createdatetime", "receiver", "receivedatetime")
@@ -49,7 +50,7 @@ class Ecology(Protocol):
         raw = read_body(request)
         data = parse_json_object(raw)
         if data is None:
-            text = clean(raw.decode("utf-8", "replace"))
+            text = masked_text(raw)
             arrival = Arrival(operation, body=text, text=text[:100_000])
             arrival.rejection = self.refusal(arrival, _("The body is not a JSON object."))
             return arrival

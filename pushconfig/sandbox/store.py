@@ -6,19 +6,21 @@ from urllib.parse import urlencode
 from integration.secrets import mask
 
 from ..models import SandboxArrival
-from .base import SECRET_KEYS, headers_of
+from .base import SECRET_KEYS, clean, headers_of
 
 RETAIN = 10_000
 TRIM_EVERY = 100
 
 
 def record(request, protocol, arrival, answer, mode):
+    # The URL's own text (/sandbox/webhook/a%00b) is cleaned like the body: an answer may
+    # echo the operation.
     row = SandboxArrival.objects.create(
-        protocol=protocol, operation=arrival.operation[:64], method=request.method[:8],
-        path=path_of(request)[:500], remote_addr=request.META.get("REMOTE_ADDR") or None,
+        protocol=protocol, operation=clean(arrival.operation)[:64], method=request.method[:8],
+        path=clean(path_of(request))[:500], remote_addr=request.META.get("REMOTE_ADDR") or None,
         headers=headers_of(request), body=arrival.body, body_text=arrival.text,
-        summary=arrival.summary[:300], mode=mode, status=answer.status, answer=answer.text(),
-        accepted=answer.accepted,
+        summary=arrival.summary[:300], mode=mode, status=answer.status,
+        answer=clean(answer.text()), accepted=answer.accepted,
     )
     if row.pk % TRIM_EVERY == 0:
         trim()

@@ -24,8 +24,8 @@ from django.utils.translation import gettext_lazy
 from integration.hooks.signature import sign_matches
 
 from ..models import SandboxProtocol
-from .base import (Answer, Arrival, Protocol, as_text, clean, masked, parse_json_object,
-                   read_body, short)
+from .base import (Answer, Arrival, Protocol, as_text, clean, masked, masked_text,
+                   parse_json_object, read_body, short)
 
 # Fields that usually say what an event is, shown in the arrivals list.
 SUMMARY_KEYS = ("type", "event", "action", "event_id", "eventId", "taskId", "formInstId",
@@ -46,7 +46,7 @@ class Webhook(Protocol):
         if content_type == "application/json" or content_type.endswith("+json"):
             data = parse_json_object(raw)
             if data is None:
-                text = clean(raw.decode("utf-8", "replace"))
+                text = masked_text(raw)
                 arrival = Arrival(operation, body=text, text=text[:100_000])
                 arrival.rejection = self.refusal(arrival, _("The body is not a JSON object."))
                 return arrival
@@ -64,7 +64,7 @@ class Webhook(Protocol):
             data.update({name: f"<file {upload.name}, {upload.size} bytes>"
                          for name, upload in request.FILES.items()})
         else:
-            text = clean(raw.decode("utf-8", "replace"))
+            text = masked_text(raw)
             arrival = Arrival(operation, body=text, text=text[:100_000])
             arrival.rejection = Answer(415, {"ok": False, "message": _(
                 "Send JSON or a form (urlencoded or multipart).")})
@@ -104,7 +104,7 @@ def signature_problem(secret, request, raw, data):
 
 def standard_problem(secret, headers, raw):
     msg_id, timestamp = headers.get("webhook-id", ""), headers.get("webhook-timestamp", "")
-    if not msg_id or not timestamp.isdigit():
+    if not msg_id or not (timestamp.isascii() and timestamp.isdigit() and len(timestamp) < 20):
         return _("webhook-id and webhook-timestamp are required with webhook-signature.")
     if abs(time.time() - int(timestamp)) > TIMESTAMP_TOLERANCE:
         return _("webhook-timestamp is too far from now.")

@@ -14,14 +14,16 @@ Vendor codes (data sets → operations, answer codes) belong in a table at the t
 import time
 from dataclasses import dataclass, field
 from datetime import datetime
+from datetime import timezone as dt_timezone
+from functools import cached_property
 
 import requests
 from django.utils import timezone
 from django.utils.translation import gettext as _
 from rest_framework import serializers
 
-from integration.http import Session
-from integration.secrets import mask
+from integration.http import Session, short_error, without_credentials
+from integration.secrets import mask, mask_forms, secret_forms
 
 
 def timeout():
@@ -89,6 +91,7 @@ class TransportError(Exception):
     unregistered system); otherwise it is transient (timeout, refused connection, 5xx, 429)."""
 
     def __init__(self, reason, permanent=False, http_status=None, response="", retry_after=None):
+        reason = without_credentials(reason)  # it names the address: the log shows it
         super().__init__(reason)
         self.reason = reason
         self.permanent = permanent
@@ -156,9 +159,30 @@ class Transport:
         return result
 
     def mask(self, data: dict) -> dict:
-        """A copy of what is sent, fit for the log: secret values masked."""
+        """A copy of what is sent, fit for the log: the values of secret keys masked at any
+        depth, and a secret parameter's value masked wherever text carries it (a form or
+        SOAP body, a query string a custom push type builds)."""
         hidden = set(self.secret_params) | SECRET_KEYS
-        return {k: (mask(str(v)) if k in hidden and v else v) for k, v in (data or {}).items()}
+        forms = self.secret_forms
+        # Only what can hold a secret is visited: this runs for every delivery.
+        deep = {dict, list, str} if forms else {dict, list}
+
+        def walk(item):
+            if isinstance(item, dict):
+                return {k: (mask(str(v)) if k in hidden and v
+                            else walk(v) if type(v) in deep else v) for k, v in item.items()}
+            if isinstance(item, list):
+                return [walk(v) if type(v) in deep else v for v in item]
+            if isinstance(item, str):
+                return mask_forms(item, forms)
+            return item
+
+        return walk(data or {})
+
+    @cached_property
+    def secret_forms(self):
+        """The secret parameters' values as text may carry them (integration.secrets)."""
+        return secret_forms(str(self.params.get(k) or "") for k in self.secret_params)
 
     def http(self, method, url, **kwargs) -> requests.Response:
         """One HTTP call; transport-level failures become TransportError with the right class."""
@@ -181,7 +205,7 @@ class Transport:
         except requests.RequestException as exc:
             # What is left is about the request itself (a malformed URL, too many redirects):
             # sending it again cannot help.
-            raise TransportError(str(exc), permanent=True) from None
+            raise TransportError(short_error(exc), permanent=True) from None
         if response.status_code == 429 or response.status_code >= 500 or response.status_code == 408:
             raise TransportError(
                 _("The target answered HTTP %(status)d.") % {"status": response.status_code},
@@ -209,24 +233,26 @@ class Transport:
         return data
 
 
-def short_error(exc):
-    text = str(exc)
-    return text if len(text) < 200 else text[:200] + "…"
+RETRY_AFTER_MAX = 24 * 3600
 
 
 def _retry_after(value):
-    """Retry-After as seconds: either a number or an HTTP date."""
+    """Retry-After as seconds: either a number or an HTTP date; capped at a day, since a
+    target's header must not park a todo for years (or overflow the next try's date)."""
     if not value:
         return None
-    if value.strip().isdigit():
-        return float(value)
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return float(min(int(value), RETRY_AFTER_MAX) if len(value) <= 9 else RETRY_AFTER_MAX)
     from email.utils import parsedate_to_datetime
 
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
-    return max(0.0, (when - timezone.now()).total_seconds())
+    if when.tzinfo is None:  # "-0000": the sender's zone is unknown; RFC 5322 reads it as UTC
+        when = when.replace(tzinfo=dt_timezone.utc)
+    return min(max(0.0, (when - timezone.now()).total_seconds()), RETRY_AFTER_MAX)
 
 
 def oa_datetime(value: datetime) -> str:

@@ -199,7 +199,7 @@ class LandraySoap(Transport):
             raise TransportError(_("Cannot connect to %(url)s: %(error)s")
                                  % {"url": url, "error": short_error(exc)}) from None
         except requests.RequestException as exc:
-            raise TransportError(str(exc), permanent=True) from None
+            raise TransportError(short_error(exc), permanent=True) from None
         except (zeep.exceptions.ValidationError, TypeError, ValueError) as exc:
             # Our arguments do not fit the WSDL: a bug or bad data, not worth retrying.
             raise TransportError(_("The call does not fit the WSDL: %(error)s")

@@ -10,6 +10,7 @@ from django.utils import timezone
 from actionflow import engine
 from actionflow.definition import publish
 from actionflow.models import FlowRun, FlowStep, StepRun
+from integration.secrets import mask
 from tests.receivers import Answer, Receiver
 
 from .helpers import make_flow
@@ -141,6 +142,29 @@ def test_secrets_never_reach_the_run_message_and_odd_secrets_do_not_break_the_lo
     assert "supersecretvalue123" not in run.message
     logged = run.steps.get().input
     assert "supersecretvalue123" not in json.dumps(logged) and "2024" not in logged["query"]["pin"]
+
+
+def test_a_secret_is_masked_as_a_url_carries_it_too():
+    secret = "p@ss w/rd+&1"
+    logged = engine.scrub({"url": "http://h/x?key=p%40ss+w%2Frd%2B%261",
+                           "path": "http://h/p%40ss%20w%2Frd%2B%261",
+                           "json": '{"k": "p@ss w/rd+&1"}'}, [secret])
+    assert not any(part in json.dumps(logged) for part in ("p%40ss", "p@ss"))
+    assert all(value.count(mask(secret)) == 1 for value in logged.values())
+
+
+def test_a_step_handed_to_a_worker_logs_its_error_without_the_secret(monkeypatch):
+    slow = Receiver(Answer(delay=2.5))
+    monkeypatch.setattr(engine, "enqueue_run", lambda run_id: None)
+    try:
+        flow = make_flow("slow", secrets='{"token": "s3cr3t-value-123"}', steps=[
+            http_step(slow.url, config={"url": slow.url + "/x?token={{ secrets.token }}"})])
+        run = engine.run_now(flow, FlowRun.Trigger.API, {"request_id": "1"}, timeout=1)
+        step = run.steps.get()
+        assert (run.status, step.status) == ("running", "running")
+        assert "Timed out" in step.error and "s3cr3t-value-123" not in step.error
+    finally:
+        slow.close()
 
 
 def test_a_run_keeps_the_version_it_ran_and_can_be_run_again_with_it_or_the_current_one():

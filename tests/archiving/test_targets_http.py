@@ -139,6 +139,14 @@ def test_test_connection_gets_the_url_with_the_token(receiver, status, ok):
     assert (got.method, got.headers["X-Token"]) == ("GET", "T0KEN")
 
 
+def test_a_token_http_refuses_is_not_quoted_in_the_answer(receiver):
+    # requests quotes a malformed header's value in its error: the token itself
+    result = http_target(receiver.url, secret="Bearer s3cr3t-t0ken\nx",
+                         token_header="Authorization").test_connection()
+    assert result.ok is False and "s3cr3t-t0ken" not in result.message
+    assert "header" in result.message and not receiver.requests
+
+
 def test_test_connection_reports_an_unreachable_target(db):
     result = http_target(closed_port_url()).test_connection()
     assert result.ok is False and "Cannot connect" in result.message

@@ -1,5 +1,6 @@
 """The admin of callback sources (a token that is written, never shown) and callback logs."""
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.db import connection
 from django.urls import reverse
 
@@ -68,6 +69,7 @@ def test_it_keeps_the_token_when_the_field_is_left_blank(staff, source):
     assert r.status_code == 302
     source.refresh_from_db()
     assert source.name == "改名" and source.system_token == TOKEN
+    assert "token" not in LogEntry.objects.get().get_change_message().lower()
     assert raw_token_column(source.pk).startswith("fernet:")
 
 
@@ -76,6 +78,7 @@ def test_it_replaces_the_token_when_a_new_one_is_typed(staff, source, client):
                form_data(slug="yida", system_token="REPLACED-TOKEN"))
     source.refresh_from_db()
     assert source.system_token == "REPLACED-TOKEN"
+    assert "token" in LogEntry.objects.get().get_change_message().lower()
     assert post(client, "create", task_params()).status_code == 403
     assert post(client, "create", task_params(), token="REPLACED-TOKEN").status_code == 200
 

@@ -1,6 +1,7 @@
 """Admin of IM accounts and SMS gateways: secrets written but never shown, blank keeps them,
 one enabled account per use, and the connection test against the fake WeCom."""
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.urls import reverse
 
 from integration.models import IMAccount, SmsGateway
@@ -46,6 +47,9 @@ def test_a_blank_secret_keeps_the_stored_one(staff, wecom):
     assert r.status_code == 302, r.content.decode()[:2000]
     account.refresh_from_db()
     assert (account.secret, account.agent_id) == (SECRET, "1000003")
+    # the history says what changed: not the secret, which was kept
+    change = LogEntry.objects.get(object_id=str(account.pk)).get_change_message()
+    assert "agent" in change.lower() and "secret" not in change.lower()
 
 
 def test_it_refuses_a_second_enabled_account_for_the_same_use(staff, wecom):

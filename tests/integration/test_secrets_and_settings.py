@@ -52,3 +52,49 @@ def test_it_stops_at_start_up_on_a_malformed_setting_naming_it(monkeypatch, name
     monkeypatch.setenv(name, raw)
     with pytest.raises(ImproperlyConfigured, match=name):
         parse()
+
+
+@pytest.mark.django_db
+def test_a_dump_holds_secrets_encrypted_and_loads_them_back(tmp_path):
+    from django.core.management import call_command
+
+    from integration.models import SmsGateway
+
+    SmsGateway.objects.create(name="sms", url="http://127.0.0.1:9/send", token="Bearer s3cr3t-x")
+    dump = tmp_path / "dump.json"
+    call_command("dumpdata", "integration.SmsGateway", output=str(dump))
+    text = dump.read_text()
+    assert "s3cr3t" not in text and '"token": "fernet:' in text
+    SmsGateway.objects.all().delete()
+    call_command("loaddata", str(dump), verbosity=0)
+    assert SmsGateway.objects.get().token == "Bearer s3cr3t-x"
+
+
+@pytest.mark.django_db
+def test_a_value_typed_to_look_like_a_stored_token_is_kept_as_typed():
+    from integration.models import SmsGateway
+
+    other = secrets.encrypt("another-rows-secret")
+    gateway = SmsGateway(name="sms", url="http://127.0.0.1:9/send", token=other,
+                         token_header="Authorization")
+    gateway.full_clean()
+    gateway.save()
+    gateway.refresh_from_db()
+    assert gateway.token == other and "another-rows-secret" not in gateway.token
+    SmsGateway.objects.filter(pk=gateway.pk).update(token=other)
+    assert SmsGateway.objects.get().token == other
+
+
+@pytest.mark.django_db
+def test_a_dump_made_with_other_keys_fails_to_load_naming_the_cause(tmp_path, settings):
+    from django.core.management import call_command
+
+    from integration.models import SmsGateway
+
+    SmsGateway.objects.create(name="sms", url="http://127.0.0.1:9/send", token="Bearer s3cr3t-x")
+    dump = tmp_path / "dump.json"
+    call_command("dumpdata", "integration.SmsGateway", output=str(dump))
+    SmsGateway.objects.all().delete()
+    settings.FIELD_ENCRYPTION_KEYS = [Fernet.generate_key().decode()]
+    with pytest.raises(Exception, match="cannot be decrypted"):
+        call_command("loaddata", str(dump), verbosity=0)

@@ -5,9 +5,11 @@ import pytest
 from django.urls import reverse
 
 from integration.models import WorkflowType
-from pushconfig.models import PushConfig
+from pushconfig.models import PushConfig, PushRecord
+from tests.integration.helpers import todo_event as todo
 
-from .conftest import closed_port_url, make_config
+from .conftest import closed_port_url, deliver_all, make_config
+from .conftest import post_events as post
 from .test_admin_support import EN, SECRET, orgs, raw_params, scoped_user, vault
 
 pytestmark = pytest.mark.django_db
@@ -418,3 +420,14 @@ def test_it_ignores_scopes_when_decentralised_administration_is_off(scoped, sett
     client, _mine, theirs = scoped
     settings.DECENTRALISED_ADMIN = False
     assert client.get(change_url(theirs)).status_code == 200
+
+
+def test_the_list_and_the_push_log_show_an_address_without_its_credentials(staff, api):
+    url = closed_port_url().replace("http://", "http://ops:pa55word@") + "/oa?access_token=tok-42x"
+    config = make_config(url)
+    page = staff.get(reverse(CHANGELIST), **EN).content.decode()
+    assert "ops:" in page and "pa55word" not in page and "tok-42x" not in page
+    post(api, todo())
+    deliver_all(config)
+    reason = PushRecord.objects.get().reason
+    assert "Cannot connect" in reason and "pa55word" not in reason and "tok-42x" not in reason

@@ -113,3 +113,28 @@ def test_it_refuses_to_register_a_taken_or_reserved_key():
     reserved = type("Reserved", (EchoTransport,), {"key": "custom"})
     with pytest.raises(ValueError):
         register(reserved)
+
+
+class FormParams(serializers.Serializer):
+    api_key = serializers.CharField()
+
+
+class FormTransport(Transport):
+    """A custom class that posts a form and nests its credentials."""
+
+    key = "test.form"
+    custom = True
+    Params = FormParams
+    secret_params = ("api_key",)
+
+
+def test_the_log_masks_secrets_at_any_depth_and_in_text_bodies():
+    transport = FormTransport(unsaved(), {"api_key": "key+01234/56789"})
+    logged = transport.mask({
+        "auth": {"password": "pa55word", "user": "ops"},
+        "items": [{"token": "tok-abcdef"}, "api_key=key+01234/56789"],
+        "body": "user=ops&api_key=key%2B01234%2F56789&n=1",
+    })
+    text = json.dumps(logged)
+    assert not any(s in text for s in ("pa55word", "tok-abcdef", "01234"))
+    assert logged["auth"]["user"] == "ops" and logged["body"].startswith("user=ops&api_key=")

@@ -109,6 +109,24 @@ def test_it_honours_retry_after(api, receiver):
     assert 500 < wait <= 600
 
 
+@pytest.mark.parametrize("header, low, high", [
+    ("99999999999999999999", 86000, 86400),           # capped at a day, no overflow
+    ("Mon, 1 Jan 9999 00:00:00 GMT", 86000, 86400),
+    ("²", 0, 60),                                     # not a number: the usual backoff
+    ("Wed, 21 Oct 2015 07:28:00 -0000", 0, 60),       # in the past
+])
+def test_a_targets_retry_after_cannot_park_a_todo_for_long_or_break_the_batch(
+        api, receiver, header, low, high):
+    config = make_config(receiver.url)
+    receiver.answer = Answer(503, "busy", headers={"Retry-After": header})
+    post(api, todo(1))
+    deliver_all(config)
+    record = PushRecord.objects.get(config=config)
+    assert (record.outcome, record.attempts) == ("failed", 1)
+    wait = (record.next_attempt_at - timezone.now()).total_seconds()
+    assert low < wait <= high
+
+
 def test_it_treats_a_closed_port_as_transient(api):
     config = make_config("http://127.0.0.1:9")
     post(api, todo(1))

@@ -309,6 +309,18 @@ def test_it_stores_headers_without_cookies_and_masks_credentials(client):
     assert "top-secret" not in second.body_text
 
 
+def test_it_masks_credentials_in_a_body_it_cannot_read_as_data(client):
+    broken = '{"access_token": "tok-in-broken-json", "app_secret": "sec-in-broken-json"'
+    ecology(client, "ReceiveRequestInfoByJson", broken)
+    client.post(E10_RECEIVE, broken, content_type="application/json")
+    post_json(client, "/sandbox/webhook/x", broken)
+    client.post("/sandbox/webhook/x", "token=tok-in-text&x=1", content_type="text/plain")
+    for arrival in arrivals():
+        text = json.dumps(arrival.body, ensure_ascii=False) + arrival.body_text
+        assert "in-broken-json" not in text and "tok-in-text" not in text, text
+        assert "••••" in text
+
+
 def test_it_stores_nul_characters_and_lone_surrogates_without_failing(client):
     raw = json.dumps(ecology_item(requestname="a\u0000b\ud800c"))
     r = ecology(client, "ReceiveRequestInfoByJson", raw)
@@ -529,7 +541,9 @@ def test_it_checks_webhook_signatures_when_the_behaviour_holds_a_secret(client):
     assert r.status_code == 200
     other = "whsec_" + base64.b64encode(b"another-key").decode()
     for headers in (standard_headers(other, body), {},
-                    standard_headers(WHSEC, body, timestamp=str(int(time.time()) - 3600))):
+                    standard_headers(WHSEC, body, timestamp=str(int(time.time()) - 3600)),
+                    standard_headers(WHSEC, body, timestamp="²"),  # int() refuses these
+                    standard_headers(WHSEC, body, timestamp="9" * 5000)):
         assert post_json(client, "/sandbox/webhook/x", body, **headers).status_code == 401
     # Two signatures during a rotation: one matching is enough.
     both = standard_headers(WHSEC, body)
