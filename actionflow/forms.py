@@ -13,6 +13,8 @@ from django.utils.translation import gettext as _
 from django.utils.text import capfirst
 from django.utils.translation import gettext_lazy
 
+from integration.admin.fields import SecretField
+from integration.events import check_json, refusal
 from integration.models import Workflow
 from integration.notify import channel_choices, validate_channel_keys
 from integration.secrets import mask
@@ -54,9 +56,21 @@ def depth_message():
 class BoundedJSONField(forms.JSONField):
     def to_python(self, value):
         value = super().to_python(value)
-        if too_deep(value):
+        if too_deep(value):  # first: check_json walks it recursively
             raise ValidationError(depth_message(), code="too_deep")
+        if problem := refusal(check_json, value):  # what jsonb refuses: NUL, surrogates, 1e400
+            raise ValidationError(problem, code="invalid")
         return value
+
+    def prepare_value(self, value):
+        text = super().prepare_value(value)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            # A lone surrogate, refused above and shown again: written as an escape, as it
+            # was sent, or the page itself cannot be encoded (a 500).
+            text = json.dumps(value, cls=self.encoder)
+        return text
 JSON_ATTRS = {"class": "vLargeTextField flow-json", "rows": 8, "spellcheck": "false"}
 
 
@@ -72,10 +86,8 @@ def masked_secrets(text):
 
 
 class ActionFlowForm(forms.ModelForm):
-    secrets = forms.CharField(
-        label=capfirst(gettext_lazy("secrets")), required=False, strip=True,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password",
-                                                              "class": "vLargeTextField"}),
+    secrets = SecretField(
+        label=capfirst(gettext_lazy("secrets")), attrs={"class": "vLargeTextField"},
         help_text=gettext_lazy(
             'A JSON object of names and values steps use as {{ secrets.<name> }}, e.g. '
             '{"erp_token": "…"}. Stored encrypted and never shown again: leave blank to keep '

@@ -1,6 +1,7 @@
 """Validation of inbound events, field by field. The same serializers serve the REST inbox,
 the task callbacks and replays, so an event is judged the same way whichever door it used."""
 import datetime as dt
+import math
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import MaxLengthValidator, ProhibitNullCharactersValidator
@@ -90,9 +91,30 @@ def check_json(value, depth=0):
     elif isinstance(value, list):
         for item in value:
             check_json(item, depth + 1)
-    elif isinstance(value, float) and value != value:  # NaN
-        raise serializers.ValidationError(_("NaN is not allowed."))
+    elif isinstance(value, float) and not math.isfinite(value):
+        # 1e400 parses as inf; PostgreSQL's jsonb refuses it, which would fail the whole call
+        raise serializers.ValidationError(_("Numbers must be finite: no NaN or Infinity."))
     return value
+
+
+def refusal(check, value) -> list[str]:
+    """What check_text or check_json says of `value`, as plain messages for a Django form or
+    model (which cannot take DRF's ValidationError); empty when it passes."""
+    try:
+        check(value)
+    except serializers.ValidationError as exc:
+        return [str(message) for message in exc.detail]
+    return []
+
+
+def fits_utc(moment) -> bool:
+    """Whether the moment has a UTC equivalent: SQLite is sent moments in UTC, where year 1
+    east of Greenwich (or 9999 west of it) is no year, and the query fails (a 500)."""
+    try:
+        moment.astimezone(dt.timezone.utc)
+    except OverflowError:
+        return False
+    return True
 
 
 class StrictCharField(serializers.CharField):

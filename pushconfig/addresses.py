@@ -35,6 +35,8 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
+from integration.events import check_text, refusal
+
 from .models.address import (
     AddressBinding,
     CloudBridgeConfig,
@@ -195,6 +197,8 @@ def validate_request_id(value):
 def validate_operator(login_id):
     from integration.models import Person
 
+    if problem := refusal(check_text, login_id):  # before the query: PostgreSQL fails on it
+        raise ValidationError(problem, code="text")
     if not Person.objects.filter(login_id=login_id).exists():
         raise ValidationError(_("No person with the login id “%(login)s” is in the directory.")
                               % {"login": login_id}, code="unknown")

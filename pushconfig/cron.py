@@ -240,7 +240,7 @@ def _number(text, field, item, step=False):
     text = text.upper()
     if field.names and text in field.names and not step:
         return field.names[text]
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit() and len(text) <= 9):  # int() refuses "²"
         raise CronError(_("%(field)s: “%(value)s” is not a number, a name, a range or a step.")
                         % {"field": _cap(field.name), "value": item})
     value = int(text)

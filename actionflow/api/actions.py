@@ -28,7 +28,7 @@ log = logging.getLogger(__name__)
 class ParamOut(serializers.Serializer):
     name = serializers.CharField()
     label = serializers.CharField()
-    type = serializers.CharField(help_text="text, boolean, number or json.")
+    type = serializers.CharField(help_text=gettext_lazy("text, boolean, number or json."))
     required = serializers.BooleanField()
     help = serializers.CharField()
 
@@ -50,12 +50,12 @@ class InvokeIn(StrictFields, serializers.Serializer):
 class InvokeOut(serializers.Serializer):
     group = serializers.CharField()
     version = serializers.CharField()
-    outputs = ObjectField(help_text="What the Action answered, by output name.")
+    outputs = ObjectField(help_text=gettext_lazy("What the Action answered, by output name."))
 
 
 class ActionFailedOut(serializers.Serializer):
     detail = serializers.CharField()
-    transient = serializers.BooleanField(help_text="Whether trying again later may succeed.")
+    transient = serializers.BooleanField(help_text=gettext_lazy("Whether trying again later may succeed."))
 
 
 @extend_schema(tags=["action flows"])
@@ -71,9 +71,9 @@ class ActionListView(APIView):
 
 
 _PATH = [OpenApiParameter("group", OpenApiTypes.STR, OpenApiParameter.PATH,
-                          description="The Action's group, e.g. intias_wf."),
+                          description=gettext_lazy("The Action's group, e.g. intias_wf.")),
          OpenApiParameter("version", OpenApiTypes.STR, OpenApiParameter.PATH,
-                          description="The Action's version, e.g. 1.0.")]
+                          description=gettext_lazy("The Action's version, e.g. 1.0."))]
 
 
 @extend_schema(tags=["action flows"])
@@ -86,8 +86,8 @@ class ActionInvokeView(APIView):
 
     @extend_schema(parameters=_PATH, request=InvokeIn, responses={
         200: InvokeOut,
-        400: OpenApiResponse(OpenApiTypes.OBJECT, description="Errors by field."),
-        404: OpenApiResponse(OpenApiTypes.OBJECT, description="No such Action."),
+        400: OpenApiResponse(OpenApiTypes.OBJECT, description=gettext_lazy("Errors by field.")),
+        404: OpenApiResponse(OpenApiTypes.OBJECT, description=gettext_lazy("No such Action.")),
         422: ActionFailedOut, 503: ActionFailedOut})
     def post(self, request, group, version):
         try:

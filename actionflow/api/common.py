@@ -1,11 +1,13 @@
 """What the action-flow endpoints share: the permission to run things, refusing unknown body
 fields (a misspelt "inputs" must not run a flow with an empty input), and the run
 representations."""
+from django.utils.text import format_lazy
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from integration.events import check_json
 from pushconfig.api.configs import requires
 
 from ..forms import depth_message, too_deep
@@ -32,21 +34,21 @@ class StrictFields:
 @extend_schema_field({"type": "object", "additionalProperties": True})
 class ObjectField(serializers.DictField):
     """A JSON object of anything (DictField's schema would say "of strings"), nested at
-    most forms.MAX_DEPTH levels."""
+    most forms.MAX_DEPTH levels, holding nothing jsonb refuses (check_json)."""
 
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
-        if too_deep(value):
+        if too_deep(value):  # first: check_json walks it recursively
             raise serializers.ValidationError(depth_message())
-        return value
+        return check_json(value)
 
 
 class BoundedJSONField(serializers.JSONField):
     def to_internal_value(self, data):
         value = super().to_internal_value(data)
-        if too_deep(value):
+        if too_deep(value):  # first: check_json walks it recursively
             raise serializers.ValidationError(depth_message())
-        return value
+        return check_json(value)
 
 
 def choice_schema(choices, description=""):
@@ -54,8 +56,9 @@ def choice_schema(choices, description=""):
     choice sets elsewhere in the API, and an enum component shared by two of our schemas would
     need a settings-wide name override to be named without a warning."""
     values = ", ".join(value for value, _label in choices)
-    return extend_schema_field({"type": "string",
-                                "description": f"{description} One of: {values}.".strip()})
+    one_of = format_lazy(gettext_lazy("One of: {values}."), values=values)
+    return extend_schema_field({"type": "string", "description": (
+        format_lazy("{} {}", description, one_of) if description else one_of)})
 
 
 @choice_schema(FlowRun.Status.choices)
@@ -63,7 +66,7 @@ class RunStatusField(serializers.CharField):
     pass
 
 
-@choice_schema(FlowRun.Trigger.choices, "What started the run.")
+@choice_schema(FlowRun.Trigger.choices, gettext_lazy("What started the run."))
 class RunTriggerField(serializers.CharField):
     pass
 
@@ -108,9 +111,11 @@ class FlowRunDetailOut(FlowRunOut):
 
 
 class RunStartedOut(serializers.Serializer):
-    run = serializers.IntegerField(help_text="The new run's id (GET /api/v1/flow-runs/<id>).")
+    run = serializers.IntegerField(help_text=gettext_lazy(
+        "The new run's id (GET /api/v1/flow-runs/<id>)."))
     status = RunStatusField()
-    version = serializers.IntegerField(help_text="The flow version the run executes.")
+    version = serializers.IntegerField(help_text=gettext_lazy(
+        "The flow version the run executes."))
 
 
 def started(run):

@@ -22,6 +22,8 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from integration.api.fields import SlugRelatedField
+from integration.events import check_text
 from integration.models import Person, Role, Workflow
 from integration.secrets import mask
 
@@ -66,8 +68,8 @@ class StepSerializer(serializers.ModelSerializer):
 
 
 @extend_schema_field({"type": "object", "additionalProperties": {"type": "string"},
-                      "description": "Names and values steps read as {{ secrets.<name> }}; "
-                                     "answered masked."})
+                      "description": gettext_lazy(
+                          "Names and values steps read as {{ secrets.<name> }}; answered masked.")})
 class SecretsField(serializers.Field):
     def to_representation(self, value):
         return masked_secrets(value)
@@ -78,11 +80,12 @@ class SecretsField(serializers.Field):
                 for v in data.values()):
             raise serializers.ValidationError(
                 _('Send an object of names and texts, e.g. {"token": "…"}.'))
-        return {str(name): str(value) for name, value in data.items()}
+        # encrypt() encodes the JSON text as UTF-8, which a lone surrogate fails: a 500
+        return {check_text(str(name)): check_text(str(value)) for name, value in data.items()}
 
 
 class ActionFlowSerializer(serializers.ModelSerializer):
-    workflow = serializers.SlugRelatedField(
+    workflow = SlugRelatedField(
         slug_field="workflow_id", queryset=Workflow.objects.all(), allow_null=True,
         required=False, help_text=gettext_lazy("The OA's workflow id."))
     steps = StepSerializer(many=True, required=False, help_text=gettext_lazy(
@@ -91,10 +94,10 @@ class ActionFlowSerializer(serializers.ModelSerializer):
     alert_channels = serializers.ListField(
         child=serializers.CharField(), required=False,
         help_text=gettext_lazy("Alert channel keys: im, cloud_bridge, email, sms."))
-    alert_persons = serializers.SlugRelatedField(
+    alert_persons = SlugRelatedField(
         slug_field="login_id", many=True, required=False, queryset=Person.objects.all(),
         help_text=gettext_lazy("Login ids of the persons told when a run fails."))
-    alert_roles = serializers.SlugRelatedField(
+    alert_roles = SlugRelatedField(
         slug_field="external_id", many=True, required=False, queryset=Role.objects.all(),
         help_text=gettext_lazy("OA ids of the roles whose members are told."))
     record_filter = BoundedJSONField(required=False, help_text=gettext_lazy(
@@ -212,7 +215,7 @@ class RunIn(StrictFields, serializers.Serializer):
         "queueing it for a worker."))
 
 
-_CONFLICT = OpenApiResponse(OpenApiTypes.OBJECT, description="`detail` says why.")
+_CONFLICT = OpenApiResponse(OpenApiTypes.OBJECT, description=gettext_lazy("`detail` says why."))
 
 
 @extend_schema(tags=["action flows"])
@@ -248,10 +251,11 @@ class ActionFlowViewSet(viewsets.ModelViewSet):
         return self.get_paginated_response(FlowVersionOut(page, many=True).data)
 
     @extend_schema(request=RunIn, responses={
-        202: OpenApiResponse(RunStartedOut, description=(
+        202: OpenApiResponse(RunStartedOut, description=gettext_lazy(
             "Queued for a worker; or, with wait=true, still going after the time limit (it "
             "goes on on a worker).")),
-        200: OpenApiResponse(FlowRunDetailOut, description="wait=true: the finished run."),
+        200: OpenApiResponse(FlowRunDetailOut,
+                             description=gettext_lazy("wait=true: the finished run.")),
         409: _CONFLICT})
     @action(detail=True, methods=["post"], permission_classes=[CanRun & CanViewFlows],
             serializer_class=RunIn)

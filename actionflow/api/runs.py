@@ -9,6 +9,8 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from integration.api.filters import MomentFilter
+
 from .. import engine
 from ..models import FlowRun
 from .common import (
@@ -23,10 +25,10 @@ from .common import (
 
 
 class FlowRunFilter(django_filters.FilterSet):
-    created_after = django_filters.IsoDateTimeFilter(
+    created_after = MomentFilter(
         field_name="created_at", lookup_expr="gte",
         help_text=gettext_lazy("Runs created at or after this time (ISO 8601)."))
-    created_before = django_filters.IsoDateTimeFilter(
+    created_before = MomentFilter(
         field_name="created_at", lookup_expr="lt",
         help_text=gettext_lazy("Runs created before this time (ISO 8601)."))
 
@@ -66,7 +68,8 @@ class FlowRunViewSet(viewsets.ReadOnlyModelViewSet):
 
     @extend_schema(request=RerunIn, responses={
         202: RunStartedOut,
-        409: OpenApiResponse(OpenApiTypes.OBJECT, description="`detail` says why.")})
+        409: OpenApiResponse(OpenApiTypes.OBJECT,
+                             description=gettext_lazy("`detail` says why."))})
     @action(detail=True, methods=["post"], permission_classes=[CanRun & CanViewRuns])
     def rerun(self, request, pk=None):
         """Run this run's input again from the start, as a new run (trigger `rerun`, linked

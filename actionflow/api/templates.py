@@ -9,6 +9,7 @@ from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from integration.api.fields import SlugRelatedField
 from integration.models import Workflow
 from integration.vocabulary import Moment
 
@@ -22,13 +23,14 @@ class TemplateOut(serializers.Serializer):
     key = serializers.CharField()
     label = serializers.CharField()
     description = serializers.CharField()
-    trigger = ObjectField(help_text="The trigger settings the template sets.")
-    steps = serializers.ListField(child=ObjectField(), help_text="The steps it creates.")
+    trigger = ObjectField(help_text=gettext_lazy("The trigger settings the template sets."))
+    steps = serializers.ListField(child=ObjectField(),
+                                  help_text=gettext_lazy("The steps it creates."))
 
 
 class TemplateCreateIn(StrictFields, serializers.Serializer):
     name = serializers.CharField(max_length=ActionFlow._meta.get_field("name").max_length)
-    workflow = serializers.SlugRelatedField(
+    workflow = SlugRelatedField(
         slug_field="workflow_id", queryset=Workflow.objects.all(), required=False,
         allow_null=True, help_text=gettext_lazy("The OA's workflow id (workflow trigger)."))
     node_name = serializers.CharField(max_length=200, required=False, allow_blank=True)
@@ -65,11 +67,13 @@ class FlowTemplateViewSet(viewsets.ViewSet):
 
     @extend_schema(
         parameters=[OpenApiParameter("key", OpenApiTypes.STR, OpenApiParameter.PATH,
-                                     description="The template's key.")],
+                                     description=gettext_lazy("The template's key."))],
         request=TemplateCreateIn,
         responses={201: ActionFlowSerializer,
-                   400: OpenApiResponse(OpenApiTypes.OBJECT, description="Errors by field."),
-                   404: OpenApiResponse(OpenApiTypes.OBJECT, description="No such template.")})
+                   400: OpenApiResponse(OpenApiTypes.OBJECT,
+                                        description=gettext_lazy("Errors by field.")),
+                   404: OpenApiResponse(OpenApiTypes.OBJECT,
+                                        description=gettext_lazy("No such template."))})
     @action(detail=True, methods=["post"], url_path="create")
     def create_flow(self, request, key=None):
         """A new, disabled flow from the template: `workflow`, `node_name` and `moment`

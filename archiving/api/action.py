@@ -42,13 +42,14 @@ class SchemeResultOut(serializers.Serializer):
 
 
 class IntiasWfOut(serializers.Serializer):
-    code = serializers.CharField(help_text="OK, or the refusal / failure code.")
+    code = serializers.CharField(help_text=gettext_lazy("OK, or the refusal / failure code."))
     msg = serializers.CharField()
-    status = serializers.BooleanField(help_text="True only when every scheme archived.")
+    status = serializers.BooleanField(help_text=gettext_lazy(
+        "True only when every scheme archived."))
     data = SchemeResultOut(many=True)
     errors = serializers.DictField(child=serializers.ListField(child=serializers.CharField()),
                                    required=False,
-                                   help_text="On a 400: the refused input and why.")
+                                   help_text=gettext_lazy("On a 400: the refused input and why."))
 
 
 class IntiasWfView(APIView):

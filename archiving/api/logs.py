@@ -2,13 +2,14 @@
 cursor-paginated; POST <id>/rearchive re-archives (重新手动归档) a row's request with the same
 scheme and the request's current data, as a new row linked to the old one."""
 import django_filters
+from django.utils.translation import gettext_lazy
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from integration.api.filters import IdFilter
+from integration.api.filters import IdFilter, MomentFilter
 
 from ..models import ArchiveLog
 from ..service import RearchiveRefused, rearchive
@@ -16,11 +17,12 @@ from . import requires
 
 
 class ArchiveLogSerializer(serializers.ModelSerializer):
-    scheme = serializers.SerializerMethodField(help_text="The scheme id, as text.")
+    scheme = serializers.SerializerMethodField(help_text=gettext_lazy("The scheme id, as text."))
     exported_data = serializers.SerializerMethodField(
-        help_text="The data as exported, by file of the package (detail only; null in lists).")
+        help_text=gettext_lazy(
+            "The data as exported, by file of the package (detail only; null in lists)."))
     target_answer = serializers.SerializerMethodField(
-        help_text="The target's answer, trimmed (detail only; null in lists).")
+        help_text=gettext_lazy("The target's answer, trimmed (detail only; null in lists)."))
 
     class Meta:
         model = ArchiveLog
@@ -46,8 +48,8 @@ class ArchiveLogSerializer(serializers.ModelSerializer):
 
 class ArchiveLogFilter(django_filters.FilterSet):
     scheme = IdFilter(field_name="scheme_id")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = MomentFilter(field_name="created_at", lookup_expr="gte")
+    created_before = MomentFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = ArchiveLog

@@ -7,6 +7,7 @@ from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, viewsets
 
+from integration.api.fields import SlugRelatedField
 from integration.events import check_json, check_text
 from integration.models import Workflow
 
@@ -18,7 +19,7 @@ from ..models.scheme import MAPPING_HELP, node_problem
 class ArchiveSchemeSerializer(serializers.ModelSerializer):
     id = serializers.CharField(read_only=True, help_text=gettext_lazy(
         "The scheme id (a number, as text): what the Action's channelIds names."))
-    workflow = serializers.SlugRelatedField(
+    workflow = SlugRelatedField(
         slug_field="workflow_id", queryset=Workflow.objects.all(),
         help_text=gettext_lazy("The workflow id (the scheme's workflow path)."))
     target = serializers.PrimaryKeyRelatedField(queryset=ArchiveTarget.objects.all())

@@ -27,7 +27,8 @@ def is_kept(value):
 
 
 @extend_schema_field({"type": "object", "additionalProperties": True,
-                      "description": "The kind's parameters (see /api/v1/archive-target-kinds/)."})
+                      "description": gettext_lazy(
+                          "The kind's parameters (see /api/v1/archive-target-kinds/).")})
 class ParamsField(serializers.JSONField):
     pass
 
@@ -94,7 +95,7 @@ class ConnectionOut(serializers.Serializer):
     message = serializers.CharField()
     permanent = serializers.BooleanField()
     http_status = serializers.IntegerField(allow_null=True)
-    answer = serializers.CharField(help_text="What the target said (trimmed).")
+    answer = serializers.CharField(help_text=gettext_lazy("What the target said (trimmed)."))
     duration_ms = serializers.IntegerField(allow_null=True)
 
 
@@ -156,7 +157,8 @@ class TargetKindOut(serializers.Serializer):
     label = serializers.CharField()
     description = serializers.CharField()
     params = KindParamOut(many=True)
-    secret_label = serializers.CharField(help_text="Empty when the kind takes no token.")
+    secret_label = serializers.CharField(help_text=gettext_lazy(
+        "Empty when the kind takes no token."))
 
 
 def kind_entry(key, cls):

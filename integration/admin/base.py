@@ -74,6 +74,8 @@ class BigTableAdmin(admin.ModelAdmin):
             number = int(request.GET.get("p", 1))
         except ValueError:
             number = 1
+        # A page past the end is empty anyway; the cap keeps its OFFSET within bigint.
+        number = min(number, 10 ** 9)
         return self.paginator(queryset, per_page, orphans, allow_empty_first_page,
                               page_number=number)
 

@@ -17,6 +17,7 @@ from ..hooks.mapping import ACTIONS
 from ..models import CallbackLog, CallbackSource
 from ..models.callbacks import token_validator
 from ..secrets import mask
+from .filters import MomentFilter
 
 
 class CallbackSourceSerializer(serializers.ModelSerializer):
@@ -87,8 +88,8 @@ class CallbackLogOut(serializers.ModelSerializer):
 
 class CallbackLogFilter(django_filters.FilterSet):
     source = django_filters.CharFilter(field_name="source__slug")
-    received_after = django_filters.IsoDateTimeFilter(field_name="received_at", lookup_expr="gte")
-    received_before = django_filters.IsoDateTimeFilter(field_name="received_at", lookup_expr="lt")
+    received_after = MomentFilter(field_name="received_at", lookup_expr="gte")
+    received_before = MomentFilter(field_name="received_at", lookup_expr="lt")
 
     class Meta:
         model = CallbackLog
@@ -104,7 +105,8 @@ class CanReplay(BasePermission):
 
 _REPLAYED = OpenApiResponse(
     OpenApiTypes.OBJECT,
-    description="success, log_id, replay_count, last_replayed_at and the outcome of each event.")
+    description=gettext_lazy(
+        "success, log_id, replay_count, last_replayed_at and the outcome of each event."))
 
 
 @extend_schema(tags=["callbacks"])

@@ -15,5 +15,7 @@ def exception_handler(exc, context):
         return Response({"detail": _("The request body is too large.")},
                         status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
     if isinstance(exc, SuspiciousOperation):
-        return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        # Django's own text (too many fields, say) is English only: it goes after ours
+        return Response({"detail": _("The request cannot be accepted: %(reason)s")
+                         % {"reason": exc}}, status=status.HTTP_400_BAD_REQUEST)
     return drf_exception_handler(exc, context)

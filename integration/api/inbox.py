@@ -3,6 +3,7 @@ GET on the same paths lists the accepted events (the audit trail)."""
 import django_filters
 from django.conf import settings
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.response import Response
@@ -18,6 +19,7 @@ from ..inbox import (
 )
 from ..models import InboundEvent
 from ..signals import workflow_events_answering
+from .filters import MomentFilter
 from .parsers import SafeJSONParser
 from .serializers import InboundEventOut
 
@@ -59,8 +61,8 @@ def ingest_response(items, single, serializer_class, ingest):
 
 
 class EventFilter(django_filters.FilterSet):
-    received_after = django_filters.IsoDateTimeFilter(field_name="received_at", lookup_expr="gte")
-    received_before = django_filters.IsoDateTimeFilter(field_name="received_at", lookup_expr="lt")
+    received_after = MomentFilter(field_name="received_at", lookup_expr="gte")
+    received_before = MomentFilter(field_name="received_at", lookup_expr="lt")
 
     class Meta:
         model = InboundEvent
@@ -87,7 +89,8 @@ class _InboxViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Cre
         return ingest_response(items, single, self.event_serializer, type(self).ingest)
 
 
-_ANSWER = OpenApiResponse(description="Per-event outcomes: accepted, duplicate or invalid.")
+_ANSWER = OpenApiResponse(description=gettext_lazy(
+    "Per-event outcomes: accepted, duplicate or invalid."))
 
 
 @extend_schema(tags=["inbox"])

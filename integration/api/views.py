@@ -2,6 +2,7 @@
 import django_filters
 from django.conf import settings
 from django.db import connection
+from django.utils.translation import gettext_lazy
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from kombu import Connection
 from rest_framework import mixins, status, viewsets
@@ -11,6 +12,7 @@ from rest_framework.response import Response
 
 from .. import sync
 from ..models import Request, TodoItem
+from .filters import MomentFilter
 from .inbox import read_batch
 from .parsers import SafeJSONParser
 from .permissions import ModelPermissions
@@ -27,6 +29,10 @@ from .serializers import (
     WorkflowOut,
     WorkflowTypeOut,
 )
+
+# DRF's default ("[^/.]+") also lets a NUL through, which PostgreSQL refuses in a text
+# comparison (a 500); such an address names nothing: a 404.
+LOOKUP_TEXT = "[^/.\x00]+"
 
 
 class UpsertPermissions(ModelPermissions):
@@ -49,7 +55,7 @@ class SyncViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Gen
         return self.queryset
 
     @extend_schema(responses={200: OpenApiResponse(
-        description="Per-item outcomes: created, updated or invalid.")})
+        description=gettext_lazy("Per-item outcomes: created, updated or invalid."))})
     def create(self, request, *args, **kwargs):
         items, single, error = read_batch(request.data)
         if error:
@@ -75,6 +81,7 @@ def _sync_viewset(path, serializer, filters, search, select=(), prefetch=()):
         "filterset_fields": filters,
         "search_fields": search,
         "lookup_field": spec.key,
+        "lookup_value_regex": LOOKUP_TEXT,
         "__doc__": f"Sync of {spec.model._meta.verbose_name_plural}: GET lists, POST upserts.",
     }
     name = "".join(part.title() for part in kind.split("-")) + "SyncViewSet"
@@ -100,8 +107,8 @@ SYNC_VIEWSETS = {path: _sync_viewset(path, *args) for path, *args in [
 
 
 class RequestFilter(django_filters.FilterSet):
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = MomentFilter(field_name="created_at", lookup_expr="gte")
+    created_before = MomentFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Request
@@ -117,6 +124,7 @@ class RequestViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = RequestFilter
     search_fields = ["title", "request_id"]
     lookup_field = "request_id"
+    lookup_value_regex = LOOKUP_TEXT
 
 
 class TodoItemFilter(django_filters.FilterSet):
@@ -137,8 +145,9 @@ class TodoItemViewSet(viewsets.ReadOnlyModelViewSet):
     filterset_class = TodoItemFilter
 
 
-@extend_schema(tags=["health"], responses={200: OpenApiResponse(description="All parts answer."),
-                                          503: OpenApiResponse(description="A part does not answer.")})
+@extend_schema(tags=["health"], responses={
+    200: OpenApiResponse(description=gettext_lazy("All parts answer.")),
+    503: OpenApiResponse(description=gettext_lazy("A part does not answer."))})
 @api_view(["GET"])
 @permission_classes([AllowAny])
 def health(request):

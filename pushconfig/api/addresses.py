@@ -157,8 +157,14 @@ class PreviewIn(serializers.Serializer):
     request_id = serializers.CharField(max_length=64, validators=[validate_request_id],
                                        help_text=gettext_lazy("Digits only."))
     operator = serializers.CharField(
-        max_length=64, validators=[validate_operator],
+        max_length=64,
         help_text=gettext_lazy("The login id of the person the todo goes to (in the directory)."))
+
+    def validate_operator(self, value):
+        # Here, not among the field's validators: those all run, so its own refusal of a
+        # null character or a surrogate would be said twice.
+        validate_operator(value)
+        return value
 
 
 class PreviewSourcesOut(serializers.Serializer):
@@ -172,13 +178,15 @@ class PreviewRowOut(serializers.Serializer):
     identifier = serializers.CharField()
     system_name = serializers.CharField()
     enabled = serializers.BooleanField()
-    receiver = serializers.CharField(help_text="The operator as the target knows them.")
-    problem = serializers.CharField(help_text="Why the receiver cannot be mapped, if so.")
+    receiver = serializers.CharField(help_text=gettext_lazy(
+        "The operator as the target knows them."))
+    problem = serializers.CharField(help_text=gettext_lazy(
+        "Why the receiver cannot be mapped, if so."))
     pc_url = serializers.CharField()
     app_url = serializers.CharField()
     adaptive_url = serializers.CharField()
-    sources = PreviewSourcesOut(help_text="Per kind, the push address that built the link "
-                                          "(null: the OA's own link).")
+    sources = PreviewSourcesOut(help_text=gettext_lazy(
+        "Per kind, the push address that built the link (null: the OA's own link)."))
 
 
 class PreviewOut(serializers.Serializer):

@@ -15,6 +15,7 @@ from rest_framework.decorators import action
 from rest_framework.permissions import BasePermission
 from rest_framework.response import Response
 
+from integration.api.fields import SlugRelatedField
 from integration.models import Person, Role, Subcompany, Workflow, WorkflowType
 from integration.notify import validate_channel_keys
 from integration.vocabulary import BUSINESS_STATUSES_BY_DATA_SET, DataSet
@@ -60,7 +61,8 @@ class PersonRuleSerializer(serializers.ModelSerializer):
 
 
 @extend_schema_field({"type": "object", "additionalProperties": True,
-                      "description": "The push type's parameters (see /api/v1/push-types/)."})
+                      "description": gettext_lazy(
+                          "The push type's parameters (see /api/v1/push-types/).")})
 class ParamsField(serializers.JSONField):
     pass
 
@@ -83,15 +85,15 @@ class PushConfigSerializer(serializers.ModelSerializer):
                                "masked; send one blank, leave it out or send the mask back to "
                                "keep the stored value. On PATCH, parameters left out keep "
                                "their values."))
-    organization = serializers.SlugRelatedField(
+    organization = SlugRelatedField(
         slug_field="external_id", queryset=Subcompany.objects.all(), allow_null=True,
         required=False,
         help_text=gettext_lazy("The OA id of the owning subcompany (decentralised "
                                "administration). A scoped administrator may only name theirs."))
     person_rules = PersonRuleSerializer(many=True, required=False)
-    scope_workflows = serializers.SlugRelatedField(
+    scope_workflows = SlugRelatedField(
         slug_field="workflow_id", many=True, required=False, queryset=Workflow.objects.all())
-    intercepted_workflow_types = serializers.SlugRelatedField(
+    intercepted_workflow_types = SlugRelatedField(
         slug_field="external_id", many=True, required=False, queryset=WorkflowType.objects.all())
     intercepted_statuses = serializers.JSONField(
         required=False,
@@ -101,10 +103,10 @@ class PushConfigSerializer(serializers.ModelSerializer):
         child=serializers.CharField(), required=False,
         help_text=gettext_lazy("Alert channels, keys of the registered ones: im, cloud_bridge, "
                                "email, sms."))
-    alert_persons = serializers.SlugRelatedField(
+    alert_persons = SlugRelatedField(
         slug_field="login_id", many=True, required=False, queryset=Person.objects.all(),
         help_text=gettext_lazy("Login ids of the persons to alert (main identity)."))
-    alert_roles = serializers.SlugRelatedField(
+    alert_roles = SlugRelatedField(
         slug_field="external_id", many=True, required=False, queryset=Role.objects.all(),
         help_text=gettext_lazy("OA ids of the roles whose members are alerted."))
 
@@ -258,9 +260,10 @@ PREVIEW_RUNS, MAX_PREVIEW_RUNS = 5, 50
 
 
 class ScheduleOut(serializers.Serializer):
-    scheduled = serializers.BooleanField(help_text="Whether beat runs it (enabled).")
+    scheduled = serializers.BooleanField(help_text=gettext_lazy("Whether beat runs it (enabled)."))
     crontab = serializers.DictField(allow_null=True,
-                                    help_text="The django-celery-beat crontab fields.")
+                                    help_text=gettext_lazy(
+                                        "The django-celery-beat crontab fields."))
     next_runs = serializers.ListField(child=serializers.DateTimeField())
 
 
@@ -276,8 +279,8 @@ class DeliveryOut(serializers.Serializer):
     reason = serializers.CharField()
     permanent = serializers.BooleanField()
     http_status = serializers.IntegerField(allow_null=True)
-    request = serializers.DictField(help_text="What was sent, secrets masked.")
-    response = serializers.CharField(help_text="The target's answer, as received.")
+    request = serializers.DictField(help_text=gettext_lazy("What was sent, secrets masked."))
+    response = serializers.CharField(help_text=gettext_lazy("The target's answer, as received."))
     duration_ms = serializers.IntegerField(allow_null=True)
     error_class = serializers.CharField()
 
@@ -300,9 +303,10 @@ class PushConfigViewSet(viewsets.ModelViewSet):
 
     @extend_schema(
         parameters=[
-            OpenApiParameter("cron", str, description="A cron expression to preview instead "
-                                                      "of the saved one (nothing is saved)."),
-            OpenApiParameter("count", int, description="How many run times (1–50, default 5)."),
+            OpenApiParameter("cron", str, description=gettext_lazy(
+                "A cron expression to preview instead of the saved one (nothing is saved).")),
+            OpenApiParameter("count", int, description=gettext_lazy(
+                "How many run times (1–50, default 5).")),
         ],
         responses={200: SchedulePreviewOut})
     @action(detail=True, methods=["get"], url_path="schedule-preview")
@@ -359,12 +363,13 @@ class ParamSchemaOut(serializers.Serializer):
 
 
 class PushTypeOut(serializers.Serializer):
-    key = serializers.CharField(help_text="The registry key.")
-    push_type = serializers.CharField(help_text="What to send as push_type (“custom” for "
-                                                "custom classes, whose key is then the "
-                                                "implementation).")
+    key = serializers.CharField(help_text=gettext_lazy("The registry key."))
+    push_type = serializers.CharField(help_text=gettext_lazy(
+        "What to send as push_type (“custom” for custom classes, whose key is then the "
+        "implementation)."))
     label = serializers.CharField()
-    implementation = serializers.CharField(help_text="The implementation class name.")
+    implementation = serializers.CharField(help_text=gettext_lazy(
+        "The implementation class name."))
     custom = serializers.BooleanField()
     params = ParamSchemaOut(many=True)
     secret_params = serializers.ListField(child=serializers.CharField())

@@ -11,7 +11,8 @@ from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from integration.api.filters import IdFilter
+from integration.api.filters import IdFilter, MomentFilter
+from integration.ids import BIGINT_MAX
 
 from ..models import PushAttempt, PushRecord
 from ..models.scope import restrict
@@ -54,8 +55,8 @@ class PushRecordDetailOut(PushRecordOut):
 
 class PushRecordFilter(django_filters.FilterSet):
     config = IdFilter(field_name="config_id")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = MomentFilter(field_name="created_at", lookup_expr="gte")
+    created_before = MomentFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = PushRecord
@@ -63,16 +64,20 @@ class PushRecordFilter(django_filters.FilterSet):
                   "event_id"]
 
 
+def _ids(**kwargs):
+    # bigint's range: SQLite cannot bind a larger integer (a 500)
+    return serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=BIGINT_MAX),
+        min_length=1, max_length=MAX_BULK, **kwargs)
+
+
 class IdsIn(serializers.Serializer):
-    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), min_length=1,
-                                max_length=MAX_BULK)
+    ids = _ids()
 
 
 class RepushIn(serializers.Serializer):
-    ids = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False,
-                                min_length=1, max_length=MAX_BULK,
-                                help_text=format_lazy(gettext_lazy("Records to re-push (at most "
-                                                                   "{max})."), max=MAX_BULK))
+    ids = _ids(required=False, help_text=format_lazy(
+        gettext_lazy("Records to re-push (at most {max})."), max=MAX_BULK))
     config = serializers.IntegerField(required=False)
     outcome = serializers.CharField(required=False)
     data_set = serializers.CharField(required=False)
@@ -84,9 +89,9 @@ class RepushIn(serializers.Serializer):
     created_before = serializers.DateTimeField(required=False)
 
 
-_BULK = OpenApiResponse(OpenApiTypes.OBJECT, description=(
-    f"How many records were handled, and `more`: true when over {MAX_BULK} matched and the "
-    "rest wait for another call."))
+_BULK = OpenApiResponse(OpenApiTypes.OBJECT, description=format_lazy(gettext_lazy(
+    "How many records were handled, and `more`: true when over {max} matched and the "
+    "rest wait for another call."), max=MAX_BULK))
 
 
 def _refuse(errors):

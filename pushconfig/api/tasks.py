@@ -27,6 +27,7 @@ from rest_framework.exceptions import NotFound
 from rest_framework.response import Response
 
 from integration.api.filters import IdFilter
+from integration.events import fits_utc
 
 from .. import batch
 from ..models import PushConfig, PushRecord, PushTask
@@ -141,7 +142,7 @@ class TaskFilter(django_filters.FilterSet):
         fields = ["status", "mode", "config"]
 
 
-_CONFLICT = OpenApiResponse(OpenApiTypes.OBJECT, description=(
+_CONFLICT = OpenApiResponse(OpenApiTypes.OBJECT, description=gettext_lazy(
     "The task's status does not allow this: `detail` says why, `status` is the current one."))
 
 
@@ -177,8 +178,8 @@ class PushTaskViewSet(mixins.CreateModelMixin, mixins.ListModelMixin,
 
     @extend_schema(parameters=[OpenApiParameter(
         "since", OpenApiTypes.DATETIME,
-        description="Tasks created at or after this time (ISO 8601 date or date-time); "
-                    "the last 7 days when left out.")])
+        description=gettext_lazy("Tasks created at or after this time (ISO 8601 date or "
+                                 "date-time); the last 7 days when left out."))])
     def list(self, request, *args, **kwargs):
         since = request.query_params.get("since")
         if since:
@@ -190,6 +191,8 @@ class PushTaskViewSet(mixins.CreateModelMixin, mixins.ListModelMixin,
                     "2024-05-01T09:30:00+08:00.")]}) from None
             if timezone.is_naive(moment):
                 moment = timezone.make_aware(moment)
+            if not fits_utc(moment):
+                raise serializers.ValidationError({"since": [_("Date and time out of range.")]})
         else:
             moment = timezone.now() - dt.timedelta(days=DEFAULT_DAYS)
         queryset = self.filter_queryset(self.get_queryset()).filter(created_at__gte=moment)
@@ -264,7 +267,8 @@ class PushTaskViewSet(mixins.CreateModelMixin, mixins.ListModelMixin,
         return self._operate(batch.cancel)
 
     @extend_schema(request=TaskIn, responses={200: OpenApiResponse(
-        OpenApiTypes.OBJECT, description="`count`: how many items the filters match now."),
+        OpenApiTypes.OBJECT,
+        description=gettext_lazy("`count`: how many items the filters match now.")),
         400: OpenApiTypes.OBJECT})
     @action(detail=False, methods=["post"], url_path="preview",
             permission_classes=[requires("pushconfig.add_pushtask")])

@@ -19,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
+from integration.events import check_text, fits_utc, refusal
 from integration.vocabulary import DataSet
 
 # At most this many values per list filter (a pasted list of login ids, say).
@@ -152,7 +153,19 @@ def _time(value, errors, name):
         return None
     if timezone.is_naive(moment):
         moment = timezone.make_aware(moment)
+    if not fits_utc(moment):
+        errors[name] = [gettext("Date and time out of range.")]
+        return None
     return moment
+
+
+def _unstorable(values):
+    """check_text's messages for the first value PostgreSQL cannot take (a lone surrogate, a
+    NUL character), or None."""
+    for value in values:
+        if problem := refusal(check_text, value):
+            return problem
+    return None
 
 
 def clean_filters(mode, raw):
@@ -182,6 +195,8 @@ def clean_filters(mode, raw):
         elif any(len(v) > 64 or "\x00" in v for v in values):
             errors[name] = [gettext("Each value is at most 64 characters, without null "
                                     "characters.")]
+        elif problem := _unstorable(values):
+            errors[name] = problem
         elif values:
             clean[name] = values
     types = _as_list(raw.get("workflow_type"))
@@ -191,16 +206,20 @@ def clean_filters(mode, raw):
             errors["workflow_type"] = [gettext("Give a list of workflow type OA ids.")]
         else:
             wanted = list(dict.fromkeys(str(v).strip() for v in types if str(v).strip()))
-            known = set(WorkflowType.objects.filter(external_id__in=wanted)
-                        .values_list("external_id", flat=True))
-            missing = [v for v in wanted if v not in known]
+            # Both before the query: it would fail on such text, and grow with the list.
             if len(wanted) > MAX_VALUES:
                 errors["workflow_type"] = [gettext("At most %(max)d values.") % {"max": MAX_VALUES}]
-            elif missing:
-                errors["workflow_type"] = [gettext("No such workflow type: %(ids)s.")
-                                           % {"ids": ", ".join(missing[:20])}]
-            elif wanted:
-                clean["workflow_type"] = wanted
+            elif problem := _unstorable(wanted):
+                errors["workflow_type"] = problem
+            else:
+                known = set(WorkflowType.objects.filter(external_id__in=wanted)
+                            .values_list("external_id", flat=True))
+                missing = [v for v in wanted if v not in known]
+                if missing:
+                    errors["workflow_type"] = [gettext("No such workflow type: %(ids)s.")
+                                               % {"ids": ", ".join(missing[:20])}]
+                elif wanted:
+                    clean["workflow_type"] = wanted
     data_sets = _as_list(raw.get("data_set"))
     if data_sets not in (None, [], ""):
         allowed = DATA_SETS.get(mode, ())

@@ -80,6 +80,21 @@ def test_it_refuses_a_bad_field_with_400_naming_it(api, field, value):
     assert not Request.objects.exists()
 
 
+@pytest.mark.parametrize("number", ["1e400", "-1e400"])
+def test_a_number_too_large_for_the_database_is_refused_and_the_rest_of_the_call_kept(api, number):
+    # Python reads 1e400 as inf, which PostgreSQL's jsonb refuses: stored, it would have
+    # failed the whole call.
+    body = json.dumps([workflow_event(event_id="ok"),
+                       workflow_event(event_id="big", request_id="1002", form_data={"x": 0})])
+    r = api.post(URL, body.replace('{"x": 0}', '{"x": %s}' % number),
+                 content_type="application/json")
+    assert r.status_code == 200, r.content
+    results = r.json()["results"]
+    assert [x["outcome"] for x in results] == ["accepted", "invalid"]
+    assert "form_data" in results[1]["errors"]
+    assert list(Request.objects.values_list("request_id", flat=True)) == ["1001"]
+
+
 def test_it_refuses_absurdly_nested_form_data(api):
     nested = {}
     for _ in range(40):

@@ -148,6 +148,7 @@ def test_it_bounds_a_repush_and_says_when_more_matched(api, pushed, monkeypatch)
     {},
     {"ids": []},
     {"ids": ["x"]},
+    {"ids": [2 ** 63]},
     {"ids": list(range(1, operations.MAX_BULK + 2))},
     {"ids": [1], "receiver": "lisi"},
     {"colour": "red"},
@@ -179,6 +180,7 @@ def test_it_deletes_one_record_or_many_with_their_attempts(api, pushed):
     assert list(PushRecord.objects.all()) == many[2:]
     assert post(api, "delete", {}).status_code == 400
     assert post(api, "delete", {"ids": []}).status_code == 400
+    assert post(api, "delete", {"ids": [2 ** 63]}).status_code == 400
 
 
 def test_it_needs_the_delete_permission_to_delete(operator_api, pushed):

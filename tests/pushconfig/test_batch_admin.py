@@ -108,7 +108,7 @@ def test_it_answers_the_progress_poll(staff, world, receiver, settings):
     task = make_task(world, "realtime")
     token, _countdown = batch.advance(task.pk)
     deliver_all(world)
-    body = staff.get(PROGRESS, {"ids": f"{task.pk},abc,99999"}, **EN).json()
+    body = staff.get(PROGRESS, {"ids": f"{task.pk},abc,99999,²,{'9' * 30}"}, **EN).json()
     assert body == {"tasks": [{
         "id": task.pk, "status": "running", "status_label": "Running", "total": 6,
         "written": 4, "done": 4, "failed": 0, "pending": 0, "percent": 66, "active": True,

@@ -7,12 +7,13 @@ import io
 import json
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 from openpyxl import load_workbook
 
 from pushconfig import batch
 from pushconfig.models import PushConfig, PushRecord, PushTask
-from pushconfig.models.task import TaskStatus
+from pushconfig.models.task import MAX_VALUES, TaskStatus, clean_filters
 from tests.receivers import Answer
 
 from .conftest import ECOLOGY_OK, deliver_all
@@ -81,9 +82,15 @@ def test_it_refuses_a_bad_task_naming_the_field(api, world, body, errors):
     ("realtime", {"creator": ["x" * 65]}, "creator", "at most 64"),
     ("realtime", {"request_id": {"a": 1}}, "request_id", "list of ids"),
     ("realtime", {"workflow_type": ["wt-nope"]}, "workflow_type", "No such workflow type: wt-nope"),
+    ("realtime", {"workflow_type": ["wt\x00"]}, "workflow_type", "Null characters"),
+    ("realtime", {"workflow_type": ["\ud800"]}, "workflow_type", "unpaired surrogate"),
+    ("realtime", {"receiver": ["\ud800"]}, "receiver", "unpaired surrogate"),
     ("realtime", {"data_set": ["over"]}, "data_set", "todo, done"),
     ("history", {"data_set": ["closed"]}, "data_set", "todo, done, over, delete"),
     ("history", {"created_after": "yesterday"}, "created_after", "ISO 8601"),
+    ("history", {"created_after": "0001-01-01T00:00:00+08:00"}, "created_after", "out of range"),
+    ("history", {"created_before": "9999-12-31T23:59:59-08:00"}, "created_before",
+     "out of range"),
     ("history", {"created_after": "2026-11-02", "created_before": "2026-11-01"},
      "created_before", "later than"),
     ("history", {"colour": "blue"}, "colour", "Unknown filter"),
@@ -94,6 +101,12 @@ def test_it_refuses_bad_filters_naming_each(api, world, mode, filters, field, sa
     errors = r.json()["filters"]
     assert list(errors) == [field]
     assert says in errors[field][0]
+
+
+def test_it_counts_workflow_types_before_looking_them_up(django_assert_num_queries):
+    with django_assert_num_queries(0), pytest.raises(ValidationError) as refused:
+        clean_filters("realtime", {"workflow_type": [f"wt-{n}" for n in range(MAX_VALUES + 1)]})
+    assert refused.value.message_dict == {"workflow_type": [f"At most {MAX_VALUES} values."]}
 
 
 def test_it_refuses_a_disabled_config(api, world):

@@ -157,6 +157,9 @@ def test_it_refuses_an_unknown_config_and_a_real_run_where_cleanup_is_off(log):
     kept = record(quiet, "success", 400)
     with pytest.raises(CommandError, match="No push config with the id or identifier “nope”"):
         command("--config", "nope")
+    for odd in ("²", "9" * 30):  # digits int() or bigint refuses
+        with pytest.raises(CommandError, match="No push config with the id or identifier"):
+            command("--config", odd)
     with pytest.raises(CommandError, match="Cleanup is off for"):
         command("--config", "quiet")
     assert "would delete 1 record triggered" in command("--config", "quiet", "--dry-run")

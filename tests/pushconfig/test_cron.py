@@ -85,6 +85,8 @@ def test_it_gives_celery_the_same_sets_it_parsed(expression):
     ("*/0 * * * *", "Minute: the step must be at least 1; got “*/0”."),
     ("? * * * *", "Minute: “?” is only allowed for the day of month or the day of week."),
     ("x * * * *", "Minute: “x” is not a number, a name, a range or a step."),
+    ("² * * * *", "Minute: “²” is not a number, a name, a range or a step."),
+    ("*/" + "9" * 5000 + " * * * *", "is not a number, a name, a range or a step."),
     ("1,,2 * * * *", "Minute: an empty list item in “1,,2”."),
     ("* * *", "Give 5 fields (minute hour day-of-month month day-of-week) or the Quartz form "
               "with 6 or 7 (seconds minute hour day-of-month month day-of-week [year]); got 3."),

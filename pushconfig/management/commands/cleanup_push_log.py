@@ -12,6 +12,7 @@ what the configuration says to keep.
 from django.core.management.base import BaseCommand, CommandError
 from django.utils.translation import gettext as _
 
+from integration.ids import parse_id
 from pushconfig import cleanup
 from pushconfig.models import PushConfig
 
@@ -38,8 +39,8 @@ class Command(BaseCommand):
                 return
         else:
             found = PushConfig.objects.filter(identifier=config).first()
-            if found is None and config.isdigit():
-                found = PushConfig.objects.filter(pk=int(config)).first()
+            if found is None and parse_id(config) is not None:
+                found = PushConfig.objects.filter(pk=parse_id(config)).first()
             if found is None:
                 raise CommandError(_("No push config with the id or identifier “%(config)s”.")
                                    % {"config": config})
