@@ -38,3 +38,7 @@ app.conf.update(
 
 )
 app.autodiscover_tasks()
+
+from integration.watchdog import install_watchdog  # noqa: E402  (needs the app above)
+
+install_watchdog(app)

@@ -170,6 +170,9 @@ CELERY_BROKER_URL = env_str("CELERY_BROKER_URL", "filesystem://")
 CELERY_BROKER_TRANSPORT_OPTIONS = {
     "max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5,
     "socket_connect_timeout": 3,
+    # A connection that goes silent without closing fails a command after this, instead of
+    # holding a process forever (BRPOP itself waits 1 s at a time, so it is never cut short).
+    "socket_timeout": 10,
 }
 if CELERY_BROKER_URL.startswith("filesystem://"):
     _broker_dir = VAR_DIR / "broker"
@@ -186,6 +189,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 CELERY_TASK_ALWAYS_EAGER = env_bool("CELERY_TASK_ALWAYS_EAGER", False)
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 2, minimum=1)
+# How often a worker checks that it still takes the tasks waiting for it (0: never); see
+# integration/watchdog.py. Two checks in a row must find it deaf before it reconnects.
+WORKER_WATCHDOG_SECONDS = env_int("WORKER_WATCHDOG_SECONDS", 15, minimum=0, maximum=3600)
 
 LOGGING = {
     "version": 1,

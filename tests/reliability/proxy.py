@@ -3,6 +3,8 @@
 `stop()` closes the listener AND every open connection (both sides: the client sees its
 connection drop, the service sees its client leave), so new connections are refused and old
 ones are gone — like a broker that went away. `start()` listens again on the same port.
+`mute()` silences the connections open at that moment, both ways, without closing them — like
+a firewall that forgot them — while new connections are served as before.
 """
 import socket
 import threading
@@ -17,6 +19,7 @@ class TCPProxy:
         self.accepted = 0  # connections accepted since created (all starts)
         self._lock = threading.Lock()
         self._sockets: set[socket.socket] = set()
+        self._muted: set[socket.socket] = set()
         self._listener = None
         self._stopping = None
         self._thread = None
@@ -51,6 +54,10 @@ class TCPProxy:
             sockets, self._sockets = list(self._sockets), set()
         for sock in sockets:
             _close(sock)
+
+    def mute(self):
+        with self._lock:
+            self._muted |= self._sockets
 
     def close(self):
         self.stop()
@@ -96,13 +103,16 @@ class TCPProxy:
                 data = source.recv(65536)
                 if not data:
                     break
-                target.sendall(data)
+                if source not in self._muted:
+                    target.sendall(data)
         except OSError:
             pass
         finally:
             with self._lock:
                 self._sockets.discard(source)
                 self._sockets.discard(target)
+                self._muted.discard(source)
+                self._muted.discard(target)
             _close(source)
             _close(target)
 
