@@ -358,8 +358,11 @@ class Console:
         return "\n".join(lines)[-tail:]
 
     def logs(self, tail=6000):
+        """Workers and beat first: when a report keeps only the start of a failure's output,
+        it keeps theirs rather than the web's (whose tail is the broker's tracebacks)."""
+        names = sorted((name for name, _p, _l in self.started), key=lambda name: name == "web")
         return "\n".join(f"----- {name} (last {tail} chars) -----\n{self.log(name, tail)}"
-                         for name, _p, _l in self.started)
+                         for name in names)
 
     # -- data ------------------------------------------------------------------------------
     def manage(self, *args, timeout=120):
