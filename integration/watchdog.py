@@ -40,8 +40,8 @@ class ConsumerWatchdog(bootsteps.StartStopStep):
 
         every = settings.WORKER_WATCHDOG_SECONDS
         transport = consumer.connection.transport
-        # Only the Redis transport is known to go deaf, and only there is the backlog cheap to
-        # count; the in-process transports of development and tests need no watchdog.
+        # Only the Redis transport is known to go deaf, and there the backlog is cheap to
+        # count; the development default (the filesystem broker) has no connection to lose.
         if not every or transport.driver_type != "redis" or consumer.hub is None:
             return
         self.seen = None

@@ -63,9 +63,7 @@ class Consumer:
 
 
 def watchdog_for(channel):
-    step = ConsumerWatchdog.__new__(ConsumerWatchdog)
-    step.timer, step.received, step.seen = None, 0, None
-    return step, Consumer(channel)
+    return ConsumerWatchdog(parent=None), Consumer(channel)
 
 
 def test_backlog_counts_the_consumed_queues_and_takes_a_missing_one_for_empty():
