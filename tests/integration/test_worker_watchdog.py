@@ -9,6 +9,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+import redis
 from celery import Celery
 
 from integration.watchdog import ConsumerWatchdog, Deaf, backlog
@@ -145,8 +146,11 @@ def test_a_worker_whose_broker_connection_goes_silent_takes_its_tasks_again(tmp_
             except subprocess.TimeoutExpired:
                 os.killpg(worker.pid, signal.SIGKILL)
                 worker.wait(timeout=10)
-            with producer.connection_for_write() as connection:
-                connection.default_channel.client.delete(queue)
+            # The queue and kombu's bindings of it (the routing tables it keeps per queue).
+            with redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB) as client:
+                keys = list(client.scan_iter(match=f"*{queue}*", count=1000))
+                if keys:
+                    client.delete(*keys)
 
 
 def wait_for(predicate, timeout, what, snapshot):
