@@ -39,6 +39,8 @@ app.conf.update(
 )
 app.autodiscover_tasks()
 
+from integration.broker import use_repaired_redis_transport  # noqa: E402
 from integration.watchdog import install_watchdog  # noqa: E402  (needs the app above)
 
+use_repaired_redis_transport()
 install_watchdog(app)
