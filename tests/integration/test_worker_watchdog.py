@@ -105,57 +105,94 @@ def test_empty_queues_never_restart_it():
         step.check(consumer)
 
 
-# -- a real worker, its broker connection silenced ----------------------------------------
-def test_a_worker_whose_broker_connection_goes_silent_takes_its_tasks_again(tmp_path):
-    """The worker's connections through the proxy go silent without closing (as when a
-    firewall forgets them): the worker would wait forever for its BRPOP's answer. The watchdog
-    sees the message waiting, restarts the consumer on a fresh connection, and the task runs."""
-    require_service("Redis", "127.0.0.1", 6379)
-    queue = f"watchdog-{uuid.uuid4().hex}"
-    producer = Celery(broker=f"redis://127.0.0.1:6379/{REDIS_DB}")
-    log_path = tmp_path / "worker.log"
-    with TCPProxy(6379) as proxy, open(log_path, "wb") as log:
-        env = dict(os.environ, CELERY_BROKER_URL=f"redis://127.0.0.1:{proxy.port}/{REDIS_DB}",
-                   WORKER_WATCHDOG_SECONDS="1", CONSOLE_VAR_DIR=str(tmp_path),
-                   DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", PYTHONUNBUFFERED="1")
-        worker = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", queue, "-c", "1",
-             "-n", f"watchdog-{os.getpid()}@%h", "--without-mingle", "--without-gossip",
-             "--loglevel", "INFO"],
-            cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-        try:
-            text = lambda: log_path.read_text(errors="replace")  # noqa: E731
-            wait_for(lambda: " ready." in text(), 60, "the worker to start", text)
-            producer.send_task("celery.accumulate", args=(1,), queue=queue)
-            wait_for(lambda: text().count("succeeded") == 1, 20, "the first task", text)
+# -- a real worker behind a proxy of the broker ---------------------------------------------
+class Worker:
+    """A worker on a queue of its own, its broker reached through a TCP proxy."""
 
-            proxy.mute()
-            # Sent once the worker's BRPOP, whose answer will never reach it, has timed out
-            # at the server (1 s): the message waits in the queue, the worker waits for an
-            # answer. (A message popped by that BRPOP would be gone with the answer — the
-            # reason a push lives in the database until its target answered.)
-            time.sleep(2.5)
-            producer.send_task("celery.accumulate", args=(2,), queue=queue)
-            wait_for(lambda: text().count("succeeded") == 2, 60,
-                     "the task sent after the silence", text)
-            assert "worker consumer deaf: 1 message(s) waiting" in text()
+    def __init__(self, tmp_path, **env):
+        require_service("Redis", "127.0.0.1", 6379)
+        self.queue = f"watchdog-{uuid.uuid4().hex}"
+        self.producer = Celery(broker=f"redis://127.0.0.1:6379/{REDIS_DB}")
+        self.proxy = TCPProxy(6379).start()
+        self.log_path = tmp_path / "worker.log"
+        env = dict(os.environ, CELERY_BROKER_URL=f"redis://127.0.0.1:{self.proxy.port}/{REDIS_DB}",
+                   CONSOLE_VAR_DIR=str(tmp_path), PYTHONUNBUFFERED="1",
+                   DATABASE_URL=f"sqlite:///{tmp_path / 'db.sqlite3'}", **env)
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "celery", "-A", "config", "worker", "-Q", self.queue,
+                 "-c", "1", "-n", f"watchdog-{os.getpid()}@%h",
+                 "--without-mingle", "--without-gossip", "--loglevel", "INFO"],
+                cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.wait_for(lambda: " ready." in self.log(), 60, "the worker to start")
+
+    def log(self):
+        return self.log_path.read_text(errors="replace")
+
+    def send(self, name, *args):
+        self.producer.send_task(name, args=args, queue=self.queue)
+
+    def wait_for(self, predicate, timeout, what):
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if self.process.poll() is not None:
+                pytest.fail(f"the worker exited ({self.process.returncode}) while waiting for "
+                            f"{what}:\n{self.log()[-4000:]}")
+            if time.monotonic() > deadline:
+                pytest.fail(f"timed out after {timeout}s waiting for {what}:\n"
+                            f"{self.log()[-4000:]}")
+            time.sleep(0.1)
+
+    def close(self):
+        try:
+            if self.process.poll() is None:
+                os.killpg(self.process.pid, signal.SIGTERM)
+                try:
+                    self.process.wait(timeout=15)
+                except subprocess.TimeoutExpired:
+                    os.killpg(self.process.pid, signal.SIGKILL)
+                    self.process.wait(timeout=10)
         finally:
-            os.killpg(worker.pid, signal.SIGTERM)
-            try:
-                worker.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                os.killpg(worker.pid, signal.SIGKILL)
-                worker.wait(timeout=10)
+            self.proxy.close()
             # The queue and kombu's bindings of it (the routing tables it keeps per queue).
             with redis.Redis(host="127.0.0.1", port=6379, db=REDIS_DB) as client:
-                keys = list(client.scan_iter(match=f"*{queue}*", count=1000))
+                keys = list(client.scan_iter(match=f"*{self.queue}*", count=1000))
                 if keys:
                     client.delete(*keys)
 
 
-def wait_for(predicate, timeout, what, snapshot):
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout}s waiting for {what}:\n{snapshot()[-4000:]}")
-        time.sleep(0.1)
+@pytest.fixture
+def worker(tmp_path):
+    made = []
+
+    def start(**kwargs):
+        made.append(Worker(tmp_path, **kwargs))
+        return made[-1]
+
+    yield start
+    for each in made:
+        each.close()
+
+
+def succeeded(worker, count):
+    return lambda: worker.log().count("succeeded") >= count
+
+
+def test_a_worker_whose_broker_connection_goes_silent_takes_its_tasks_again(worker):
+    """The worker's connections through the proxy go silent without closing (as when a
+    firewall forgets them): the worker would wait forever for its BRPOP's answer. The watchdog
+    sees the message waiting, restarts the consumer on a fresh connection, and the task runs."""
+    worker = worker(WORKER_WATCHDOG_SECONDS="1")
+    worker.send("celery.accumulate", 1)
+    worker.wait_for(succeeded(worker, 1), 20, "the first task")
+
+    worker.proxy.mute()
+    # Sent once the worker's BRPOP, whose answer will never reach it, has timed out at the
+    # server (1 s): the message waits in the queue, the worker waits for an answer. (A message
+    # popped by that BRPOP would be gone with the answer — the reason a push lives in the
+    # database until its target answered.)
+    time.sleep(2.5)
+    worker.send("celery.accumulate", 2)
+    worker.wait_for(succeeded(worker, 2), 60, "the task sent after the silence")
+    assert "worker consumer deaf: 1 message(s) waiting" in worker.log()
+
