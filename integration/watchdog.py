@@ -75,7 +75,8 @@ class ConsumerWatchdog(bootsteps.StartStopStep):
 
 
 def backlog(channel, queues):
-    """Messages waiting in the queues (a queue nobody has sent to yet does not exist)."""
+    """Messages waiting in the queues (Redis keeps no key for an empty one: kombu calls it
+    missing)."""
     total = 0
     for name in queues:
         try:
