@@ -2,7 +2,7 @@
 (a history re-push of 100k records) never starves another (live pushes)."""
 import os
 
-from celery import Celery
+from celery import Celery, signals
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
@@ -44,3 +44,11 @@ from integration.watchdog import install_watchdog  # noqa: E402  (needs the app 
 
 use_repaired_redis_transport()
 install_watchdog(app)
+
+
+@signals.worker_process_init.connect
+def _freeze(**_kwargs):
+    """Each pool process, once forked with the app loaded (config.startup says why)."""
+    from config.startup import freeze_loaded_objects
+
+    freeze_loaded_objects()
