@@ -22,15 +22,15 @@ TARGET, RATIO = 1500, 0.75
 UPSERT = "/rest/ofs/ReceiveRequestInfoByJson"
 
 
-def run_console(ctx, n, tag, profile=False, before=None):
+def run_console(ctx, n, tag, profile=False, just_before=None):
     """Ingest n events with workers running; returns (deliveries/s, ingest s, total s, worker
-    peak RSS MB, CPU seconds per part of the world). `before()` runs once the workers are
-    ready, just before the clock starts."""
+    peak RSS MB, CPU seconds per part of the world). `just_before()` runs once the workers
+    are ready, just before the clock starts."""
     workers = ctx.workers()
     try:
         payloads = bodies(tag, n)
-        if before:
-            before()
+        if just_before:
+            just_before()
         profiler = Profiler(ctx.profile_dir, f"push-workers-{n}", workers.pids()) if profile else None
         before = cpu.world(ctx, workers)
         started = time.time()
@@ -116,7 +116,7 @@ def push(ctx):
         posts, slices = min(n, cap), {}
         rate, ingest_s, total, rss, spent = run_console(
             ctx, n, f"pu{n}", profile=bool(ctx.profile_dir) and n == sizes[-1],
-            before=lambda: slices.update(before=loop_limit(ctx, calls, posts)))
+            just_before=lambda: slices.update(before=loop_limit(ctx, calls, posts)))
         calls = sent_calls(posts)
         slices["after"] = loop_limit(ctx, calls, posts)
         loop = slices["before"] + slices["after"]
