@@ -72,12 +72,14 @@ class PushRecord(models.Model):
             # breaker's recovery hands out), so no index of all records by lane: each one
             # costs every ingest an entry and every delivered record another.
             models.Index(fields=["config", "lane", "id"], name="push_open_queue", condition=OPEN),
-            # A batch's check for earlier open records of its keys, in any lane: by request
-            # among open records only. By the queue it walked every open record of every lane
-            # below the batch (thousands in a backlog), by request every record of those
-            # requests, sent or not; a delivered record leaves both partial indexes.
-            models.Index(fields=["config", "request_id", "id"], name="push_open_request",
-                         condition=OPEN),
+            # A batch's check for earlier open records of its keys, in any lane, and
+            # compensation's: by key among open records only. By the queue it walked every
+            # open record of every lane below the batch (thousands in a backlog), by request
+            # every record of those requests, sent or not — and by request among open ones
+            # still a row of each of the request's other receivers; a delivered record
+            # leaves both partial indexes.
+            models.Index(fields=["config", "request_id", "receiver", "identity", "id"],
+                         name="push_open_request", condition=OPEN),
             # Exact-match lookups (admin search, API filters, the pipeline's repeats); declared
             # here rather than with db_index=True so PostgreSQL gets no varchar_pattern_ops
             # "_like" twin: nothing in the console queries these columns with LIKE.

@@ -143,23 +143,32 @@ def test_once_analysed_the_duplicate_check_reads_its_requests_not_every_sent_rec
     assert "push_config_outcome" not in _plan(check, KEYS)
 
 
-def test_the_earlier_open_check_reads_open_records_of_its_requests_only():
+@pytest.mark.parametrize("analyze", [True, False], ids=["analysed", "burst unseen"])
+def test_the_earlier_open_check_probes_each_key_among_open_records_only(analyze):
     """A batch's check for earlier open records of its keys, in any lane, half way through a
-    backlog of 40,000 records: by the open-request index — not every open record of every
-    lane below the batch (the open queue), nor every record of its requests, sent or not —
-    and unsorted."""
+    backlog of 40,000 records: one probe of the open-request index per key, below that key's
+    record — not every open record of every lane (the open queue), nor every record of its
+    requests, sent or not, nor the open ones of the requests' other receivers — whatever the
+    statistics say (a burst the planner has not seen must not turn it into a hash of the
+    whole index)."""
     from bench.seed import records
-    from pushconfig.delivery import next_batch
-    from pushconfig.models import PushRecord
+    from pushconfig.delivery import _queue, blocked_by_earlier
     from tests.pushconfig.conftest import make_config
 
     config = make_config("http://127.0.0.1:9")
-    records(config.pk, 40_000, "burst", outcome="'pending'")  # and analysed
-    halfway = PushRecord.objects.order_by("id").values_list("id", flat=True)[20_000]
-    plan = _plan(lambda: next_batch(config.pk, 3, 100, after=halfway),
-                 '"pushconfig_pushrecord"."id" AS "id", ' + KEYS)
-    assert "push_open_request" in plan, plan
-    assert "Sort" not in plan
+    records(config.pk, 200, "sent", outcome="'success'")  # what the statistics last saw
+    records(config.pk, 40_000, "burst", outcome="'pending'", start=200, analyze=analyze)
+    batch = list(_queue(config.pk, 3)[20_000 // 8:20_000 // 8 + 100])
+    with CaptureQueriesContext(connection) as queries:
+        assert blocked_by_earlier(config.pk, batch) == set()
+    (sql,) = [q["sql"] for q in queries.captured_queries if "jsonb_to_recordset" in q["sql"]]
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF, SUMMARY OFF) " + sql)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    assert "Nested Loop" in plan and "Hash" not in plan and "Sort" not in plan, plan
+    assert "using push_open_request" in plan, plan
+    assert "loops=100" in plan, plan  # a probe per key
+    assert "Heap Fetches: 0" in plan or "Heap Fetches" not in plan, plan
 
 
 def test_analyze_skips_the_wide_columns_no_query_filters_on():
