@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 from django.db import IntegrityError, connection, transaction
 
-from .bulk import bulk_insert, update_rows
+from .bulk import bulk_insert, instance, update_rows
 from .models import InboundEvent, PartTimeIdentity, Person, Request, TodoItem, Workflow
 from .signals import todo_events_accepted, workflow_events_accepted
 from .vocabulary import DataSet, EventFlag, RequestStatus
@@ -182,7 +182,7 @@ def ingest_todo_events(indexed_events, source="api", force=False):
     requests = _lock_requests(request_ids)
     new_request_ids = request_ids - requests.keys()
     for rid in new_request_ids:
-        requests[rid] = Request(request_id=rid)
+        requests[rid] = instance(Request, request_id=rid)
 
     pk_to_rid = {r.pk: rid for rid, r in requests.items() if r.pk}
     existing_items = TodoItem.objects.select_for_update().filter(
@@ -204,7 +204,7 @@ def ingest_todo_events(indexed_events, source="api", force=False):
         key = (event["request_id"], event["receiver"], event.get("identity", ""))
         item = items.get(key)
         if item is None:
-            item = items[key] = TodoItem(receiver=key[1], identity=key[2])
+            item = items[key] = instance(TodoItem, receiver=key[1], identity=key[2])
             new_items[key] = item
         elif key not in new_items:
             changed_items[key] = item
@@ -264,8 +264,8 @@ def _apply_to_item(item, event, directory):
 
 
 def _event_row(kind, event, source, flags, applied):
-    return InboundEvent(
-        event_id=event["event_id"], kind=kind, source=source,
+    return instance(
+        InboundEvent, event_id=event["event_id"], kind=kind, source=source,
         request_id=event["request_id"],
         data_set=event.get("data_set", ""), business_status=event.get("business_status", ""),
         moment=event.get("moment", ""), receiver=event.get("receiver", ""),
@@ -293,7 +293,7 @@ def ingest_workflow_events(indexed_events, source="api", force=False):
     requests = _lock_requests(request_ids)
     new_request_ids = request_ids - requests.keys()
     for rid in new_request_ids:
-        requests[rid] = Request(request_id=rid)
+        requests[rid] = instance(Request, request_id=rid)
 
     changed, rows = set(), []
     for index, event in fresh:

@@ -37,7 +37,7 @@ from django.utils import timezone
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from integration.bulk import bulk_insert
+from integration.bulk import bulk_insert, instance
 from integration.models import TodoItem, Workflow
 from integration.vocabulary import BusinessStatus, DataSet
 
@@ -158,8 +158,8 @@ def realtime_record(task, row):
         "occurred_at": _iso(occurred), "viewed": row["viewed"], "task_id": row["task_id"],
         "data_set": row["data_set"], "business_status": row["business_status"],
     }
-    return PushRecord(
-        config_id=task.config_id, task=task, kind=RecordKind.REALTIME,
+    return instance(
+        PushRecord, config_id=task.config_id, task_id=task.pk, kind=RecordKind.REALTIME,
         event_id=row["last_event_id"] or f"task{task.pk}:{row['id']}",
         idempotency_key=f"{task.config_id}:task{task.pk}:{row['id']}",
         lane=lane_of(request_id, receiver, identity), request_id=request_id, receiver=receiver,
@@ -171,8 +171,8 @@ def realtime_record(task, row):
 
 def history_record(task, row):
     """A past push record of the config, pushed again as it was."""
-    return PushRecord(
-        config_id=task.config_id, task=task, kind=RecordKind.HISTORY,
+    return instance(
+        PushRecord, config_id=task.config_id, task_id=task.pk, kind=RecordKind.HISTORY,
         inbound_event_id=row["inbound_event_id"], event_id=row["event_id"],
         idempotency_key=f"{task.config_id}:task{task.pk}:{row['id']}",
         lane=lane_of(row["request_id"], row["receiver"], row["identity"]),

@@ -27,7 +27,7 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.translation import gettext as _
 
-from integration.bulk import bulk_insert, update_rows
+from integration.bulk import bulk_insert, instance, update_rows
 from integration.http import Session
 
 from . import breaker
@@ -404,8 +404,8 @@ def finish(records, results, started_at, flight):
             else:
                 record.next_attempt_at = now + timedelta(seconds=max(
                     backoff_seconds(record.attempts), result.retry_after or 0))
-        attempts.append(PushAttempt(
-            record_id=record.pk, number=record.attempts, started_at=started_at, finished_at=now,
+        attempts.append(instance(
+            PushAttempt, record_id=record.pk, number=record.attempts, started_at=started_at, finished_at=now,
             outcome=record.outcome, http_status=result.http_status,
             duration_ms=result.duration_ms, error_class=result.error_class[:100],
             request=result.request, response=result.response))

@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 
-from integration.bulk import bulk_insert
+from integration.bulk import bulk_insert, instance
 from integration.signals import todo_events_accepted
 from integration.vocabulary import DataSet
 
@@ -93,9 +93,9 @@ def new_record(config, event, outcome=Outcome.PENDING, reason="", backfill=False
         data_set, status = DataSet.TODO, "arrive"
         payload.update(data_set=data_set, business_status=status, viewed=False)
     request_id, receiver, identity = _key(event)
-    return PushRecord(
-        config=config, inbound_event=event, event_id=event.event_id, idempotency_key=key,
-        kind=RecordKind.BACKFILL if backfill else RecordKind.EVENT,
+    return instance(
+        PushRecord, config_id=config.pk, inbound_event_id=event.pk, event_id=event.event_id,
+        idempotency_key=key, kind=RecordKind.BACKFILL if backfill else RecordKind.EVENT,
         lane=lane_of(request_id, receiver, identity), request_id=request_id,
         receiver=receiver, identity=identity, creator=payload.get("creator", ""),
         workflow_id=event.workflow_id, data_set=data_set, business_status=status,

@@ -9,7 +9,7 @@ import pytest
 from django.db import DataError, IntegrityError, transaction
 from django.utils.translation import gettext_lazy
 
-from integration.bulk import bulk_insert, update_rows
+from integration.bulk import bulk_insert, instance, update_rows
 from integration.models import InboundEvent, Request
 from integration.vocabulary import BusinessStatus, DataSet
 from pushconfig.models import PushAttempt, PushRecord
@@ -141,3 +141,52 @@ def test_values_that_are_not_plain_are_written_as_bulk_create_writes_them():
     stored = {r.event_id: (r.outcome, r.reason, r.attempts) for r in PushRecord.objects.all()}
     assert stored == {"np-1": ("success", "push log", 5), "np-2": ("failed", "plain", 6),
                       "np-3": ("success", "push log", 5)}
+
+
+def _record_fields(config, n):
+    return dict(event_id=f"in-{n}", idempotency_key=f"in-{n}", lane=2, request_id="R",
+                receiver="lisi", data_set=DataSet.TODO, business_status=BusinessStatus.ARRIVE,
+                payload={"n": n})
+
+
+def test_instance_builds_what_the_constructor_builds():
+    """Every field the constructor would set, defaults included, relations by id; a default
+    made by a callable is made again for each instance (no list shared by two events)."""
+    config = make_config("http://127.0.0.1:9")
+    ours = instance(PushRecord, config_id=config.pk, **_record_fields(config, 1))
+    theirs = PushRecord(config=config, **_record_fields(config, 1))
+    attnames = [f.attname for f in PushRecord._meta.concrete_fields]
+    assert [getattr(ours, a) for a in attnames] == [getattr(theirs, a) for a in attnames]
+    assert ours._state.adding and ours._state.db is None and ours.pk is None
+    assert ours.config == config  # the relation resolves from its id, as after a load
+
+    first, second = (instance(InboundEvent, event_id=f"e{n}", kind="todo", request_id="R",
+                              occurred_at=WHEN, payload={}) for n in (1, 2))
+    assert first.flags == second.flags == [] and first.flags is not second.flags
+    assert first.source == "api" and first.flagged is False and first.applied is True
+
+
+def test_instance_refuses_a_name_the_model_has_no_field_for():
+    """As the constructor does: a misspelt field, or a relation given by name (its object)
+    rather than by its id, is a TypeError, not a value silently left out of the row."""
+    config = make_config("http://127.0.0.1:9")
+    with pytest.raises(TypeError, match="config"):
+        instance(PushRecord, config=config, **_record_fields(config, 1))
+    with pytest.raises(TypeError, match="reciever"):
+        instance(PushRecord, config_id=config.pk, reciever="lisi")
+
+
+def test_instances_are_stored_as_constructed_ones_and_an_unsaved_relation_still_refused():
+    config = make_config("http://127.0.0.1:9")
+    with transaction.atomic():
+        bulk_insert(PushRecord, [instance(PushRecord, config_id=config.pk,
+                                          **_record_fields(config, n)) for n in (1, 2)])
+    stored = PushRecord.objects.order_by("id")
+    assert [(r.event_id, r.config_id, r.outcome, r.attempts, r.payload) for r in stored] == [
+        ("in-1", config.pk, "pending", 0, {"n": 1}), ("in-2", config.pk, "pending", 0, {"n": 2})]
+    # An object given to a relation is still checked (its id taken, or refused unsaved).
+    event = InboundEvent(event_id="unsaved", kind="todo", request_id="R", occurred_at=WHEN,
+                         payload={})
+    with pytest.raises(ValueError, match="unsaved related object 'inbound_event'"):
+        bulk_insert(PushRecord, [PushRecord(config=config, inbound_event=event,
+                                            **_record_fields(config, 3))])
