@@ -44,9 +44,27 @@ def instance(model, **values):
     return obj
 
 
+class LoadedInBulk:
+    """A model mixin: rows read whole (no deferred field) become instances as `instance()`
+    builds them, each value set at once — a push worker loads its batch's records this way,
+    a hundred a query. Django's `from_db` sets them one by one through the constructor."""
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        order = (_BLUEPRINTS.get(cls) or _blueprint(cls)).order
+        if len(values) != len(order):  # deferred fields: Django's own way
+            return super().from_db(db, field_names, values)
+        obj = cls.__new__(cls)
+        obj.__dict__.update(zip(order, values))
+        state = obj._state = ModelState()
+        state.adding, state.db = False, db
+        return obj
+
+
 @dataclass(frozen=True)
 class _Blueprint:
-    names: frozenset  # attribute names of the concrete fields
+    order: tuple  # attribute names of the concrete fields, in the order rows hold them
+    names: frozenset  # the same, as a set
     constants: dict  # their defaults, where one value serves every instance
     callables: tuple  # (name, callable) where each instance takes its own (dict, list, now)
 
@@ -61,8 +79,9 @@ def _blueprint(model):
             callables.append((field.attname, field.get_default))
         else:
             constants[field.attname] = field.get_default()
-    blueprint = _BLUEPRINTS[model] = _Blueprint(
-        frozenset(f.attname for f in model._meta.concrete_fields), constants, tuple(callables))
+    order = tuple(f.attname for f in model._meta.concrete_fields)
+    blueprint = _BLUEPRINTS[model] = _Blueprint(order, frozenset(order), constants,
+                                                tuple(callables))
     return blueprint
 
 

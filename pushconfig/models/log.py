@@ -8,6 +8,7 @@ trace, which the sweeper turns into `Interrupted` attempts before the records ar
 from django.db import connection, models, transaction
 from django.utils.translation import gettext_lazy as _
 
+from integration.bulk import LoadedInBulk
 from integration.vocabulary import BusinessStatus, DataSet
 
 from ..vocabulary import Outcome, RecordKind
@@ -23,7 +24,7 @@ RESTART = {"outcome": Outcome.PENDING, "permanent": False, "next_attempt_at": No
            "attempts": 0, "compensations": 0}
 
 
-class PushRecord(models.Model):
+class PushRecord(LoadedInBulk, models.Model):
     # No index of its own: push_config_outcome and the open-record indexes start with config
     # and serve its lookups; another index only slows every insert.
     config = models.ForeignKey("pushconfig.PushConfig", verbose_name=_("push config"),

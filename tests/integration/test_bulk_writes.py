@@ -2,7 +2,6 @@
 bulk_create and bulk_update store: COPY and UPDATE … FROM jsonb_to_recordset on PostgreSQL,
 Django's own on SQLite; both runs of scripts/test check the same rows."""
 import datetime as dt
-
 from decimal import Decimal
 
 import pytest
@@ -190,3 +189,25 @@ def test_instances_are_stored_as_constructed_ones_and_an_unsaved_relation_still_
     with pytest.raises(ValueError, match="unsaved related object 'inbound_event'"):
         bulk_insert(PushRecord, [PushRecord(config=config, inbound_event=event,
                                             **_record_fields(config, 3))])
+
+
+def test_records_loaded_in_bulk_are_what_the_constructor_loads():
+    """PushRecord.from_db (LoadedInBulk): every value, saved state and database as Django's
+    own from_db gives; a query with deferred fields takes Django's way."""
+    from django.db.models import Model
+
+    config = make_config("http://127.0.0.1:9")
+    record = PushRecord.objects.create(config=config, **_record_fields(config, 1))
+    (loaded,) = PushRecord.objects.filter(pk=record.pk)
+    attnames = [f.attname for f in PushRecord._meta.concrete_fields]
+    (row,) = PushRecord.objects.filter(pk=record.pk).values_list(*attnames)  # converted
+    django = Model.from_db.__func__(PushRecord, "default", attnames, list(row))
+    assert [getattr(loaded, a) for a in attnames] == [getattr(django, a) for a in attnames]
+    assert loaded.payload == {"n": 1} and loaded.config == config
+    assert not loaded._state.adding and loaded._state.db == "default"
+    partial = PushRecord.objects.only("id", "outcome").get(pk=record.pk)
+    assert partial.get_deferred_fields() and partial.receiver == "lisi"  # loaded on demand
+    loaded.outcome = "success"
+    loaded.save(update_fields=["outcome"])
+    loaded.refresh_from_db()
+    assert loaded.outcome == "success"
