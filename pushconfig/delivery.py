@@ -405,8 +405,8 @@ def finish(records, results, started_at, flight):
                 record.next_attempt_at = now + timedelta(seconds=max(
                     backoff_seconds(record.attempts), result.retry_after or 0))
         attempts.append(instance(
-            PushAttempt, record_id=record.pk, number=record.attempts, started_at=started_at, finished_at=now,
-            outcome=record.outcome, http_status=result.http_status,
+            PushAttempt, record_id=record.pk, number=record.attempts, started_at=started_at,
+            finished_at=now, outcome=record.outcome, http_status=result.http_status,
             duration_ms=result.duration_ms, error_class=result.error_class[:100],
             request=result.request, response=result.response))
     with transaction.atomic():
