@@ -247,7 +247,10 @@ def machine():
     return {
         "nproc": os.cpu_count(), "memory": f"{mem_kb / 1024 / 1024:.1f} GiB", "cpu": cpu,
         "PostgreSQL": postgres, "Redis": redis_version,
-        "Python": platform.python_version(), "Django": django.get_version(),
+        # Which build, not only which version: the same release runs the console's code
+        # ~20 % slower when compiled without PGO/LTO (see BENCHMARKS.md, the twelfth look).
+        "Python": f"{platform.python_version()} ({os.path.realpath(sys.executable)})",
+        "Django": django.get_version(),
         "Celery": celery.__version__, "nginx": nginx.replace("nginx version: ", ""),
         "kernel": platform.release(),
     }
