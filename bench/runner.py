@@ -247,8 +247,8 @@ def machine():
     return {
         "nproc": os.cpu_count(), "memory": f"{mem_kb / 1024 / 1024:.1f} GiB", "cpu": cpu,
         "PostgreSQL": postgres, "Redis": redis_version,
-        # Which build, not only which version: the same release runs the console's code
-        # ~20 % slower when compiled without PGO/LTO (see BENCHMARKS.md, the twelfth look).
+        # Which build, not only which version: compiled without PGO/LTO, the same release
+        # spends a fifth to a third more CPU on the console's code (BENCHMARKS.md, 12th look).
         "Python": f"{platform.python_version()} ({os.path.realpath(sys.executable)})",
         "Django": django.get_version(),
         "Celery": celery.__version__, "nginx": nginx.replace("nginx version: ", ""),
